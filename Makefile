@@ -1,0 +1,50 @@
+# Conditional Computation, Reproduced
+#   make test      unit tests, every chapter executed (quick profile), the book built and checked
+#   make book      execute every chapter (PROFILE=quick|full) and build the HTML book
+#   make reproduce the full profile: every chapter's numbers, written to results/*.json
+#   make bench     time the routed ops; writes benchmarks/results/<device>.json
+# Each target creates .venv and fetches the data first when they are missing.
+
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+PROFILE ?= quick
+STAMP   := $(VENV)/.installed-stamp
+
+.PHONY: all test book reproduce bench data venv clean
+
+all: test
+
+$(STAMP): pyproject.toml requirements/ci.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/ci.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+venv: $(STAMP)
+
+# Fashion-MNIST: found locally, else downloaded, else (no internet, root, apt) Debian's package.
+data: $(STAMP)
+	@$(PY) -m condcomp_lib.data check 2>/dev/null || $(PY) -m condcomp_lib.data fetch \
+		|| { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		       echo "installing Debian's dataset-fashion-mnist"; \
+		       (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
+		        || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null)) \
+		       && $(PY) -m condcomp_lib.data check; \
+		     else echo "no data: run 'sudo apt-get install dataset-fashion-mnist' or see data/README.md"; exit 1; fi; }
+
+test: data
+	@$(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+book: data
+	$(PY) scripts/book.py --profile $(PROFILE)
+
+reproduce: data
+	$(PY) scripts/book.py --profile full
+
+bench: data
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf _build .pytest_cache

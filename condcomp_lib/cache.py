@@ -1,0 +1,77 @@
+"""Where trained models and measured results live between chapters.
+
+Used by every chapter that trains. Trained models go to a git-ignored cache, ``.cache/`` in the
+repository (or ``$CONDCOMP_CACHE``), so that a later chapter can load chapter 0's baselines
+instead of training them again. Full-profile measurements go to ``results/<chapter>.json``,
+stamped with the date, the device and the commit, so that later chapters can read them.
+
+A model is saved with a small JSON of what produced it; a file that fails to load is treated as
+missing (and retrained by the caller), never half-used.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cache_dir() -> Path:
+    d = Path(os.environ.get("CONDCOMP_CACHE", ROOT / ".cache"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def save_model(key: str, model: torch.nn.Module, info: dict) -> Path:
+    """Save ``model``'s weights and ``info`` under ``key``; written atomically."""
+    path = cache_dir() / f"{key}.pt"
+    tmp = path.with_suffix(".tmp")
+    torch.save({"state_dict": model.state_dict(), "info": info}, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_model(key: str, build: Callable[[], torch.nn.Module]):
+    """(model, info) for ``key`` from the cache, or None if it is missing or unreadable."""
+    path = cache_dir() / f"{key}.pt"
+    if not path.is_file():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        model = build()
+        model.load_state_dict(blob["state_dict"])
+    except Exception as e:  # a stale or corrupt file: the caller retrains
+        print(f"cache: ignoring {path.name} ({type(e).__name__}: {e})")
+        return None
+    return model.eval(), blob["info"]
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def save_results(chapter: str, results: dict, device: str) -> Path:
+    """Write ``results/<chapter>.json`` stamped with date, device and commit."""
+    out = ROOT / "results"
+    out.mkdir(exist_ok=True)
+    stamped = {"chapter": chapter, "date": datetime.date.today().isoformat(),
+               "device": device, "commit": _commit(), "torch": torch.__version__, **results}
+    path = out / f"{chapter}.json"
+    path.write_text(json.dumps(stamped, indent=2) + "\n")
+    return path
+
+
+def load_results(chapter: str) -> dict | None:
+    """The stamped results of a chapter's last full run, or None."""
+    path = ROOT / "results" / f"{chapter}.json"
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -1,0 +1,104 @@
+"""The dense baselines every chapter compares against: a LeNet family of adjustable width.
+
+Defined in chapter 0. The shape is the LeNet of the CIGT authors' Fashion-MNIST code
+(Bicici, Meral and Akarun, 2024): conv 5x5 -> pool -> conv 5x5 -> pool -> conv 1x1 -> pool ->
+fc -> fc -> 10 classes. With widths (32, 64, 128, 512, 256) it is the "thick" network, the
+union of all paths of a [1, 2, 4] trellis; with (32, 32, 32, 128, 64) it is the "thin" network,
+one path of that trellis.
+
+``baseline(name, profile)`` loads a trained baseline from the cache, training (and saving) it
+first if the cache does not have it, so that any chapter can run on its own.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from . import cache
+from .data import Dataset
+from .train import evaluate, fit, get_profile
+
+
+@dataclass(frozen=True)
+class LeNetWidths:
+    conv1: int = 32
+    conv2: int = 64
+    conv3: int = 128
+    fc1: int = 512
+    fc2: int = 256
+
+    def scaled(self, factor: float) -> "LeNetWidths":
+        """Every width times ``factor`` (at least one unit each)."""
+        return LeNetWidths(*(max(1, round(w * factor)) for w in asdict(self).values()))
+
+
+THICK = LeNetWidths(32, 64, 128, 512, 256)
+THIN = LeNetWidths(32, 32, 32, 128, 64)
+
+
+class LeNet(nn.Module):
+    """LeNet-style CNN for 28x28 grey images; ``widths`` sets every layer's width."""
+
+    def __init__(self, widths: LeNetWidths = THICK, num_classes: int = 10, dropout: float = 0.3):
+        super().__init__()
+        w = widths
+        self.widths = widths
+        self.conv1 = nn.Conv2d(1, w.conv1, 5, padding=2)        # 28x28
+        self.conv2 = nn.Conv2d(w.conv1, w.conv2, 5, padding=2)  # 14x14
+        self.conv3 = nn.Conv2d(w.conv2, w.conv3, 1)             # 7x7
+        self.fc1 = nn.Linear(w.conv3 * 3 * 3, w.fc1)            # after the third pool: 3x3
+        self.fc2 = nn.Linear(w.fc1, w.fc2)
+        self.fc3 = nn.Linear(w.fc2, num_classes)
+        self.dropout = nn.Dropout(dropout)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)  # [B, c1, 14, 14]
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # [B, c2, 7, 7]
+        x = F.max_pool2d(F.relu(self.conv3(x)), 2)  # [B, c3, 3, 3]
+        return x.flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = self.dropout(F.relu(self.fc1(x)))
+        x = self.dropout(F.relu(self.fc2(x)))
+        return self.fc3(x)                          # [B, num_classes]
+
+
+BASELINES = {"thick": THICK, "thin": THIN}
+
+# The training recipe of every baseline: Adam with a cosine schedule, dropout 0.3 on the
+# fully connected layers. The profile sets the epochs and the amount of training data.
+RECIPE = dict(lr=2e-3, batch_size=128, weight_decay=0.0)
+
+
+def train_baseline(name: str, data: Dataset, profile: str = "quick", seed: int = 0,
+                   progress: bool = True) -> tuple[LeNet, dict]:
+    """Train baseline ``name`` ("thick" or "thin") from scratch; returns (model, info)."""
+    if name not in BASELINES:
+        raise ValueError(f"baseline must be one of {sorted(BASELINES)}, got {name!r}")
+    prof = get_profile(profile)
+    torch.manual_seed(seed)
+    model = LeNet(BASELINES[name])
+    train = data.train.subset(prof.train_samples, seed)
+    hist = fit(model, train, epochs=prof.epochs, seed=seed, progress=progress,
+               desc=f"{name} ({profile})", **RECIPE)
+    info = {"name": name, "profile": profile, "seed": seed, "epochs": prof.epochs,
+            "train_samples": len(train), "val_acc": evaluate(model, data.val),
+            "final_loss": hist["loss"][-1]}
+    return model.cpu(), info
+
+
+def baseline(name: str, data: Dataset, profile: str = "quick", seed: int = 0,
+             retrain: bool = False, progress: bool = True) -> tuple[LeNet, dict]:
+    """The trained baseline ``name`` from the cache, trained and saved first if missing."""
+    key = f"lenet-{name}-{profile}-seed{seed}"
+    if not retrain:
+        hit = cache.load_model(key, lambda: LeNet(BASELINES[name]))
+        if hit is not None:
+            return hit
+    model, info = train_baseline(name, data, profile, seed, progress)
+    cache.save_model(key, model, info)
+    return model, info

@@ -1,0 +1,158 @@
+"""Training and evaluation loops, seeding, device choice and the book's two profiles.
+
+Used by every chapter. ``fit`` trains any model on a :class:`~condcomp_lib.data.Split` with a
+plain-text ``tqdm`` progress bar (widgets would vanish in the offline book); a chapter whose
+method needs its own objective (exit branches, routers, policies) passes a ``loss`` function
+instead of subclassing anything. On a CPU, two runs with the same seed give identical numbers.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .data import Split
+
+
+# ---------------------------------------------------------------- profiles
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work a chapter does. ``quick`` is what CI runs on a 2-core CPU (each chapter
+    well under two minutes); ``full`` is the reproduction whose numbers the chapters report."""
+    name: str
+    train_samples: int | None  # None: the whole training split
+    epochs: int                # the default budget for a baseline-sized network
+    bench_repeats: int         # timing repeats (medians are reported)
+    eval_samples: int | None   # None: the whole test split
+
+
+PROFILES = {
+    "quick": Profile("quick", train_samples=15_000, epochs=2, bench_repeats=15, eval_samples=None),
+    "full": Profile("full", train_samples=None, epochs=15, bench_repeats=50, eval_samples=None),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name`` ("quick" or "full"), with a clear error otherwise."""
+    if name not in PROFILES:
+        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {name!r}")
+    return PROFILES[name]
+
+
+# ---------------------------------------------------------------- seeding and devices
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch; return a generator for data shuffling."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when available, else the CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+# ---------------------------------------------------------------- training
+
+def cross_entropy_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
+    """The default objective: returns (loss, logits)."""
+    logits = model(x)
+    return F.cross_entropy(logits, y), logits
+
+
+def batches(split: Split, batch_size: int, shuffle: bool = False,
+            generator: torch.Generator | None = None):
+    """Yield (x, y) minibatches of a split; a fresh permutation each call when shuffling."""
+    n = len(split)
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for i in range(0, n, batch_size):
+        idx = order[i:i + batch_size]
+        yield split.x[idx], split.y[idx]
+
+
+def fit(model: torch.nn.Module, train: Split, *, epochs: int, lr: float = 1e-3,
+        batch_size: int = 128, weight_decay: float = 0.0, optimizer: str = "adam",
+        loss: Callable = cross_entropy_loss, val: Split | None = None,
+        schedule: str = "cosine", seed: int = 0, device: str = "auto",
+        on_step: Callable | None = None, progress: bool = True, desc: str = "train") -> dict:
+    """Train ``model`` in place and return its history.
+
+    ``loss(model, x, y) -> (loss, logits)``; ``on_step(step, model, logs)`` is called after every
+    optimizer step (chapters use it for temperature schedules or to log loss terms).
+    ``schedule`` is "cosine" (to zero over the run) or "constant". The history holds the
+    per-step training loss and, when ``val`` is given, the validation accuracy per epoch.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    gen = seed_everything(seed)
+    dev = resolve_device(device)
+    model.to(dev)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    else:
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    steps = epochs * ((len(train) + batch_size - 1) // batch_size)
+    if schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    elif schedule == "constant":
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    else:
+        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+
+    history = {"loss": [], "train_acc": [], "val_acc": []}
+    step = 0
+    bar = tqdm(total=steps, desc=desc, disable=not progress, mininterval=2.0, ncols=80)
+    for epoch in range(epochs):
+        model.train()
+        correct = seen = 0
+        for x, y in batches(train, batch_size, shuffle=True, generator=gen):
+            x, y = x.to(dev), y.to(dev)
+            value, logits = loss(model, x, y)
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            history["loss"].append(value.item())
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
+            if on_step is not None:
+                on_step(step, model, history)
+            bar.update(1)
+            bar.set_postfix(loss=f"{value.item():.3f}", refresh=False)
+        history["train_acc"].append(correct / seen)
+        if val is not None:
+            history["val_acc"].append(evaluate(model, val, device=dev))
+    bar.close()
+    model.eval()
+    return history
+
+
+# ---------------------------------------------------------------- evaluation
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, split: Split, batch_size: int = 1000,
+            device: str = "auto") -> torch.Tensor:
+    """Logits of ``model`` on a whole split, on the CPU, in eval mode."""
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    return torch.cat([model(x.to(dev)).cpu() for x, _ in batches(split, batch_size)])
+
+
+def evaluate(model: torch.nn.Module, split: Split, batch_size: int = 1000,
+             device: str = "auto") -> float:
+    """Top-1 accuracy (a fraction in [0, 1]) of ``model`` on a split."""
+    return (predict(model, split, batch_size, device).argmax(1) == split.y).float().mean().item()

@@ -1,0 +1,54 @@
+"""Training repeats exactly on a CPU; profiles and devices resolve; timing is sane."""
+import pytest
+import torch
+
+from condcomp_lib import bench, data, models, train
+
+
+def tiny_run(seed):
+    ds = data.load_digits()
+    # digits are 8x8: pad to 28x28 so the LeNet shape applies
+    pad = lambda s: data.Split(torch.nn.functional.pad(s.x, (10, 10, 10, 10)), s.y)
+    torch.manual_seed(seed)
+    m = models.LeNet(models.LeNetWidths(4, 4, 4, 8, 8))
+    hist = train.fit(m, pad(ds.train), epochs=1, batch_size=64, seed=seed, progress=False)
+    return hist["loss"], train.evaluate(m, pad(ds.test))
+
+
+def test_fit_repeats_exactly_with_the_same_seed():
+    a, b, c = tiny_run(0), tiny_run(0), tiny_run(1)
+    assert a == b
+    assert a[0] != c[0]
+
+
+def test_profiles_and_devices():
+    assert train.get_profile("quick").name == "quick"
+    with pytest.raises(ValueError, match="profile must be one of"):
+        train.get_profile("medium")
+    assert train.resolve_device("cpu") == torch.device("cpu")
+    assert train.resolve_device("auto").type in ("cpu", "cuda")
+
+
+def test_fit_rejects_bad_arguments():
+    s = data.Split(torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="epochs"):
+        train.fit(models.LeNet(), s, epochs=0, progress=False)
+    with pytest.raises(ValueError, match="optimizer"):
+        train.fit(models.LeNet(), s, epochs=1, optimizer="lbfgs", progress=False)
+
+
+def test_timing_orders_work():
+    small, big = torch.randn(64, 64), torch.randn(512, 512)
+    t = bench.compare({"small": lambda: small @ small, "big": lambda: big @ big}, repeats=7)
+    assert t["big"].median > t["small"].median > 0
+    assert t["small"].iqr >= 0 and len(t["small"].samples) == 7
+    with pytest.raises(ValueError):
+        bench.time_fn(lambda: None, repeats=0)
+
+
+def test_latency_and_throughput_of_a_model():
+    m = models.LeNet(models.THIN)
+    lat = bench.latency(m, torch.randn(1, 28, 28), warmup=1, repeats=3)
+    thr, t = bench.throughput(m, torch.randn(32, 1, 28, 28), warmup=1, repeats=3)
+    assert lat.median > 0 and thr == pytest.approx(32 / t.median)
+    assert "threads" in bench.device_name()
