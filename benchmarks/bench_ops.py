@@ -1,0 +1,257 @@
+"""Time the routed ops against the dense layers they replace; print a table, write JSON.
+
+    python benchmarks/bench_ops.py            # CPU cases (and GPU cases where a GPU and CuPy are)
+    python benchmarks/bench_ops.py --quick    # fewer repeats
+
+Contenders of one case are timed interleaved in one run (condcomp_lib.bench.compare) and the
+figure that counts is the ratio of their medians. Each case states its target; the table says
+whether it was met. Results go to benchmarks/results/<device>.json with the device, library
+versions, shapes, medians, interquartile ranges and ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import re
+import time
+
+import torch
+import torch.nn.functional as F
+
+from condcomp_lib.bench import compare, device_name
+from condcomp_lib.ops import per_sample_conv2d, routed_conv2d, routed_linear, use_kernels
+from condcomp_lib.ops import per_sample_reference
+
+RESULTS = pathlib.Path(__file__).parent / "results"
+
+
+# ------------------------------------------------------------------ inputs
+
+def one_group_each(b, g, frac, device):
+    """route [B, G] with round(frac * G) groups on per sample (at least one), chosen at random."""
+    k = max(1, round(frac * g))
+    order = torch.rand(b, g, device=device).argsort(1)
+    return order < k
+
+
+def tiles_on(b, g, th, tw, frac, device):
+    return torch.rand(b, g, th, tw, device=device) < frac
+
+
+def conv_inputs(b, c_in, c_out, hw, k, device, dtype=torch.float32):
+    x = torch.randn(b, c_in, hw, hw, device=device, dtype=dtype)
+    w = torch.randn(c_out, c_in, k, k, device=device, dtype=dtype) / (c_in * k * k) ** 0.5
+    return x, w, torch.randn(c_out, device=device, dtype=dtype)
+
+
+def fwd_bwd(fn, *leaves):
+    """A closure running forward and backward of fn on fresh gradients."""
+    leaves = [t.detach().requires_grad_() for t in leaves]
+
+    def run():
+        for t in leaves:
+            t.grad = None
+        y = fn(*leaves)
+        y.backward(torch.ones_like(y))
+    return run
+
+
+def repeat(fn, n):
+    """n calls per timing sample: batch-1 calls are microseconds, below the clock's noise."""
+    def run():
+        for _ in range(n):
+            fn()
+    return run
+
+
+# ------------------------------------------------------------------ cases
+
+def cpu_cases():
+    """(name, shapes, contenders, baseline, contender, target) rows; target = (kind, value)."""
+    dev = "cpu"
+    cases = []
+    x, w, b = conv_inputs(256, 64, 128, 14, 3, dev)
+    quarter = one_group_each(256, 4, 0.25, dev)
+    full = torch.ones(256, 4, dtype=torch.bool)
+    shapes = dict(x=[256, 64, 14, 14], weight=[128, 64, 3, 3], padding=1, G=4)
+    cases.append(("routed_conv2d fwd, 25% of groups", dict(shapes, active=0.25), {
+        "dense": lambda: F.conv2d(x, w, b, 1, 1),
+        "routed": lambda: routed_conv2d(x, w, b, quarter, padding=1)},
+        "dense", "routed", ("speedup>=", 3.0)))
+    cases.append(("routed_conv2d fwd+bwd, 25% of groups", dict(shapes, active=0.25), {
+        "dense": fwd_bwd(lambda x_, w_, b_: F.conv2d(x_, w_, b_, 1, 1), x, w, b),
+        "routed": fwd_bwd(lambda x_, w_, b_: routed_conv2d(x_, w_, b_, quarter, padding=1),
+                          x, w, b)},
+        "dense", "routed", ("speedup>=", 2.5), True))
+    cases.append(("routed_conv2d fwd, all groups on", dict(shapes, active=1.0), {
+        "dense": lambda: F.conv2d(x, w, b, 1, 1),
+        "routed": lambda: routed_conv2d(x, w, b, full, padding=1)},
+        "dense", "routed", ("time<=", 1.15)))
+
+    xs, ws, bs = conv_inputs(64, 64, 64, 28, 3, dev)
+    tiles = tiles_on(64, 1, 4, 4, 0.25, dev)
+    cases.append(("routed_conv2d fwd, 7x7 tiles, 25% on",
+                  dict(x=[64, 64, 28, 28], weight=[64, 64, 3, 3], padding=1, tile=[7, 7],
+                       active=0.25), {
+        "dense": lambda: F.conv2d(xs, ws, bs, 1, 1),
+        "routed": lambda: routed_conv2d(xs, ws, bs, tiles, padding=1)},
+        "dense", "routed", ("speedup>=", 2.0)))
+
+    for batch, target, calls in ((256, 2.5, 1), (1, 1.5, 200)):
+        xl = torch.randn(batch, 512)
+        wl, bl = torch.randn(512, 512) / 512 ** 0.5, torch.randn(512)
+        r = one_group_each(batch, 8, 0.25, dev)
+        cases.append((f"routed_linear fwd, batch {batch}, 25% of blocks",
+                      dict(x=[batch, 512], weight=[512, 512], G=8, active=0.25,
+                           calls_per_sample=calls), {
+            # default arguments bind this iteration's tensors (a closure would see the last)
+            "dense": repeat(lambda xl=xl, wl=wl, bl=bl: F.linear(xl, wl, bl), calls),
+            "routed": repeat(lambda xl=xl, wl=wl, bl=bl, r=r: routed_linear(xl, wl, bl, r),
+                             calls)},
+            "dense", "routed", ("speedup>=", target)))
+    xi = torch.randn(256, 512)
+    wi, bi = torch.randn(512, 512) / 512 ** 0.5, torch.randn(512)
+    r, r_in = one_group_each(256, 8, 0.25, dev), one_group_each(256, 8, 0.25, dev)
+    cases.append(("routed_linear fwd, batch 256, 25% out x 25% in blocks",
+                  dict(x=[256, 512], weight=[512, 512], G=8, G_in=8, active=1 / 16), {
+        "dense": lambda: F.linear(xi, wi, bi),
+        "routed": lambda: routed_linear(xi, wi, bi, r, in_route=r_in)},
+        "dense", "routed", ("speedup>=", 5.0)))
+
+    xp = torch.randn(64, 128, 14, 14)
+    wp = torch.randn(64, 128, 128, 3, 3) / (128 * 9) ** 0.5
+    contenders = {f"form {k}": (lambda f=f: f(xp, wp, None, (1, 1), (1, 1)))
+                  for k, f in per_sample_reference.FORMS.items()}
+    contenders["per_sample_conv2d"] = lambda: per_sample_conv2d(xp, wp, padding=1)
+    contenders["static conv"] = lambda: F.conv2d(xp, wp[0], None, 1, 1)
+    cases.append(("per_sample_conv2d fwd vs grouped trick",
+                  dict(x=[64, 128, 14, 14], weight=[64, 128, 128, 3, 3], padding=1),
+                  contenders, "form grouped", "per_sample_conv2d", ("speedup>=", 1.0)))
+    cases.append(("per_sample_conv2d fwd vs one static conv", {}, None, "static conv",
+                  "per_sample_conv2d", ("report", None)))
+    return cases
+
+
+def gpu_cases():
+    dev = "cuda"
+    cases = []
+    for dtype in (torch.float32, torch.bfloat16):
+        x, w, b = conv_inputs(1024, 128, 256, 28, 3, dev, dtype)
+        quarter = one_group_each(1024, 4, 0.25, dev)
+        full = torch.ones(1024, 4, dtype=torch.bool, device=dev)
+        shapes = dict(x=[1024, 128, 28, 28], weight=[256, 128, 3, 3], padding=1, G=4,
+                      dtype=str(dtype))
+        name = str(dtype).replace("torch.", "")
+        cases.append((f"GPU {name} routed_conv2d fwd, 25% of groups", dict(shapes, active=0.25), {
+            "cuDNN dense": lambda x=x, w=w, b=b: F.conv2d(x, w, b, 1, 1),
+            "routed": lambda x=x, w=w, b=b, r=quarter: routed_conv2d(x, w, b, r, padding=1)},
+            "cuDNN dense", "routed", ("report", None)))
+        cases.append((f"GPU {name} routed_conv2d fwd+bwd, 25% of groups",
+                      dict(shapes, active=0.25), {
+            "cuDNN dense": fwd_bwd(lambda a, c, d: F.conv2d(a, c, d, 1, 1), x, w, b),
+            "routed": fwd_bwd(lambda a, c, d, r=quarter: routed_conv2d(a, c, d, r, padding=1),
+                              x, w, b)},
+            "cuDNN dense", "routed", ("report", None), True))
+        cases.append((f"GPU {name} routed_conv2d fwd, all on", dict(shapes, active=1.0), {
+            "cuDNN dense": lambda x=x, w=w, b=b: F.conv2d(x, w, b, 1, 1),
+            "routed": lambda x=x, w=w, b=b, r=full: routed_conv2d(x, w, b, r, padding=1)},
+            "cuDNN dense", "routed", ("report", None)))
+    x, w, b = conv_inputs(1024, 128, 256, 28, 3, dev)
+    tiles = tiles_on(1024, 4, 4, 4, 0.10, dev)
+    cases.append(("GPU float32 routed_conv2d fwd, 7x7 tiles, 10% on",
+                  dict(x=[1024, 128, 28, 28], weight=[256, 128, 3, 3], tile=[7, 7], active=0.1),
+                  {"cuDNN dense": lambda: F.conv2d(x, w, b, 1, 1),
+                   "routed": lambda: routed_conv2d(x, w, b, tiles, padding=1)},
+                  "cuDNN dense", "routed", ("report", None)))
+    xp = torch.randn(256, 128, 14, 14, device=dev)
+    wp = torch.randn(256, 128, 128, 3, 3, device=dev) / (128 * 9) ** 0.5
+    cases.append(("GPU per_sample_conv2d fwd", dict(x=[256, 128, 14, 14], weight=[256, 128, 128,
+                                                                                   3, 3]), {
+        "grouped trick": lambda: per_sample_reference.grouped(xp, wp, None, (1, 1), (1, 1)),
+        "static conv": lambda: F.conv2d(xp, wp[0], None, 1, 1),
+        "per_sample_conv2d": lambda: per_sample_conv2d(xp, wp, padding=1)},
+        "grouped trick", "per_sample_conv2d", ("report", None)))
+    return cases
+
+
+# ------------------------------------------------------------------ running and reporting
+
+def verdict(ratio, target):
+    kind, value = target
+    if kind == "speedup>=":
+        return ratio >= value
+    if kind == "time<=":
+        return 1 / ratio <= value
+    return None
+
+
+def run(cases, device, repeats, warmup):
+    rows, last = [], None
+    for name, shapes, fns, base, cont, target, *grad in cases:
+        if fns is None:                  # a second ratio read from the previous case's timings
+            timings = last
+        else:
+            with torch.set_grad_enabled(bool(grad)):   # forward-only cases: inference
+                timings = compare(fns, warmup=warmup, repeats=repeats, device=device)
+            last = timings
+        ratio = timings[base].median / timings[cont].median   # > 1: contender is faster
+        rows.append(dict(case=name, shapes=shapes or rows[-1]["shapes"], baseline=base,
+                         contender=cont, ratio=ratio, target=list(target),
+                         met=verdict(ratio, target),
+                         timings={k: dict(median_ms=1e3 * t.median, iqr_ms=1e3 * t.iqr)
+                                  for k, t in timings.items()}))
+        print_row(rows[-1])
+    return rows
+
+
+def print_row(r):
+    kind, value = r["target"]
+    goal = {"speedup>=": f">= {value}x faster", "time<=": f"<= {value}x the time",
+            "report": "(reported)"}[kind]
+    met = {True: "met", False: "NOT met", None: ""}[r["met"]]
+    times = ", ".join(f"{k} {v['median_ms']:.3f} ms (IQR {v['iqr_ms']:.3f})"
+                      for k, v in r["timings"].items())
+    print(f"{r['case']:<52} {r['contender']} vs {r['baseline']}: {r['ratio']:6.2f}x "
+          f"faster  target {goal:<20} {met}\n    {times}", flush=True)
+
+
+def slug(text):
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = ap.parse_args()
+    repeats, warmup = (5, 1) if args.quick else (20, 3)
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    print(f"CPU: {device_name()}, torch {torch.__version__}")
+    report = dict(date=time.strftime("%Y-%m-%d %H:%M:%S"), torch=torch.__version__,
+                  threads=torch.get_num_threads(), cpu=device_name(), dtype="float32",
+                  cases=run(cpu_cases(), None, repeats, warmup))
+    try:
+        import cupy
+        report["cupy"] = cupy.__version__
+        gpu = torch.cuda.is_available() and cupy.cuda.is_available()
+    except ImportError:
+        gpu = False
+    name = device_name()
+    if gpu:
+        name = device_name("cuda")
+        print(f"GPU: {name}; TF32 off; kernels on")
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
+        use_kernels(True)
+        report["gpu"] = name
+        report["cases"] += run(gpu_cases(), "cuda", repeats, warmup)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{slug(name)}.json"
+    path.write_text(json.dumps(report, indent=1))
+    met = [r["met"] for r in report["cases"] if r["met"] is not None]
+    print(f"targets met: {sum(met)} of {len(met)}; written {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,4 @@
+"""Layers built on the routed primitives of ``condcomp_lib.ops``."""
+from .routed import RoutedConv2d, RoutedLinear
+
+__all__ = ["RoutedConv2d", "RoutedLinear"]

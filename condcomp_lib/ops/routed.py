@@ -1,0 +1,131 @@
+"""The routed primitives: ``routed_conv2d`` and ``routed_linear``.
+
+"Compute only part of a layer, chosen per sample" is what almost every method in the book does,
+so the library gives it one name. Used by CIGT (chapter 4: a route picks one channel group per
+block), Bengio et al.'s block policies (blocks of hidden units), Olah's feature-cluster trees and
+activity specialization (spatial tiles), and early exit (an exited sample routes nothing).
+
+Each op is one ``torch.autograd.Function`` that hands forward and backward to an
+implementation: the PyTorch reference (``routed_conv_reference``, ``routed_linear_reference``)
+or the CuPy kernels (``routed_kernel``), chosen by :mod:`.backend`. Arguments are checked
+first (:mod:`.checks`), so bad input fails before any kernel runs.
+"""
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from . import routed_conv_reference, routed_linear_reference
+from .backend import choose
+from .checks import check_backend, conv_geometry, linear_groups
+
+
+def _kernel_module():
+    from . import routed_kernel   # imports CuPy lazily, only on the kernel path
+    return routed_kernel
+
+
+class _ConvImpl:
+    """forward/backward of a routed convolution on one backend, geometry bound in."""
+
+    def __init__(self, module, g):
+        self.module, self.g = module, g
+
+    def forward(self, x, weight, bias, route, in_route):
+        return self.module.forward(x, weight, bias, route, in_route, self.g)
+
+    def backward(self, grad_out, x, weight, bias, route, in_route, needs):
+        return self.module.backward(grad_out, x, weight, bias, route, in_route, self.g, needs)
+
+
+class _LinearImpl:
+    """The reference routed linear layer (its own file: a product is cheap, calls are not)."""
+
+    forward = staticmethod(routed_linear_reference.forward)
+    backward = staticmethod(routed_linear_reference.backward)
+
+
+class _LinearAsConv:
+    """A linear layer as the 1x1 convolution of a 1x1 image (the kernel path)."""
+
+    def __init__(self, conv_impl):
+        self.conv = conv_impl
+
+    def forward(self, x, weight, bias, route, in_route):
+        return self.conv.forward(x[:, :, None, None], weight[:, :, None, None], bias, route,
+                                 in_route).flatten(1)
+
+    def backward(self, grad_out, x, weight, bias, route, in_route, needs):
+        gx, gw, gb = self.conv.backward(grad_out[:, :, None, None], x[:, :, None, None],
+                                        weight[:, :, None, None], bias, route, in_route, needs)
+        return (None if gx is None else gx.flatten(1), None if gw is None else gw.flatten(1), gb)
+
+
+class RoutedFunction(torch.autograd.Function):
+    """Autograd for both ops: saves the inputs, asks the implementation for the gradients."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, route, in_route, impl):
+        ctx.impl = impl
+        ctx.save_for_backward(x, weight, bias, route, in_route)
+        return impl.forward(x, weight, bias, route, in_route)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        x, weight, bias, route, in_route = ctx.saved_tensors
+        gx, gw, gb = ctx.impl.backward(grad_out.contiguous(), x, weight, bias, route, in_route,
+                                       ctx.needs_input_grad[:3])
+        return gx, gw, gb, None, None, None
+
+
+def _apply(impl, x, weight, bias, route, in_route):
+    needs_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, weight, bias))
+    if not needs_grad:   # inference: skip the autograd bookkeeping (it shows at batch 1)
+        return impl.forward(x, weight, bias, route, in_route)
+    return RoutedFunction.apply(x, weight, bias, route, in_route, impl)
+
+
+def routed_conv2d(x, weight, bias, route, *, in_route=None, stride=1, padding=0, tile=None,
+                  backend: str = "auto") -> torch.Tensor:
+    """Convolution computed only where ``route`` says; exact zeros elsewhere.
+
+    Used by CIGT (chapter 4), Bengio et al.'s block policies, Olah's activity specialization
+    and early exit.
+
+    x [B, C_in, H, W]; weight [C_out, C_in, k, k]; bias [C_out] or None.
+    route: bool [B, G] (output-channel groups, C_out split into G equal groups) or
+    [B, G, Th, Tw] (groups and spatial tiles of the output; ``tile=(th, tw)`` output pixels,
+    which must divide the output size exactly; inferred from the route's shape when None).
+    in_route: optional bool [B, G_in]; input channel groups that are zero for a sample (the
+    previous layer did not compute them) are not read.
+    Returns y [B, C_out, H_out, W_out]. Only active (sample, group, tile) items are computed,
+    and gradients flow through them only. ``backend``: "auto", "reference" or "kernel".
+    """
+    check_backend(backend)
+    g = conv_geometry(x, weight, bias, route, in_route, stride, padding, tile)
+    which = choose(backend, x)
+    impl = _ConvImpl(routed_conv_reference if which == "reference" else _kernel_module(), g)
+    return _apply(impl, x, weight, bias, route, in_route)
+
+
+def routed_linear(x, weight, bias, route, *, in_route=None, backend: str = "auto"):
+    """Linear layer computed only for the blocks of units ``route`` switches on.
+
+    Used by Bengio et al.'s block policies, CIGT's routed fully connected layers (chapter 4)
+    and early exit.
+
+    x [B, F_in]; weight [F_out, F_in]; bias [F_out] or None; route bool [B, G] (F_out split in
+    G equal blocks); in_route optional bool [B, G_in] (input blocks that are zero and not read).
+    Returns y [B, F_out], exact zeros in the blocks that are off.
+    """
+    check_backend(backend)
+    linear_groups(x, weight, bias, route, in_route)
+    if choose(backend, x) == "reference":
+        impl = _LinearImpl()
+    else:
+        g = conv_geometry(x[:, :, None, None], weight[:, :, None, None], bias, route,
+                          in_route, 1, 0, None)
+        impl = _LinearAsConv(_ConvImpl(_kernel_module(), g))
+    return _apply(impl, x, weight, bias, route, in_route)
