@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .data import Split
+from .viz import headless
 
 
 # ---------------------------------------------------------------- profiles
@@ -114,7 +115,9 @@ def fit(model: torch.nn.Module, train: Split, *, epochs: int, lr: float = 1e-3,
 
     history = {"loss": [], "train_acc": [], "val_acc": []}
     step = 0
-    bar = tqdm(total=steps, desc=desc, disable=not progress, mininterval=2.0, ncols=80)
+    # an executed page keeps every update it printed: a book build writes one every 30 s
+    bar = tqdm(total=steps, desc=desc, disable=not progress, ncols=80,
+               mininterval=30.0 if headless() else 2.0)
     for epoch in range(epochs):
         model.train()
         correct = seen = 0

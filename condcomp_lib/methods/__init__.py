@@ -1,0 +1,1 @@
+"""One module per chapter's method (models, losses, policies)."""

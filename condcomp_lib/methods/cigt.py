@@ -1,0 +1,272 @@
+"""CIGT: the Conditional Information Gain Trellis (Bicici, Meral and Akarun, 2024).
+
+Used by chapter 4. The network is the LeNet of chapter 0 cut into three blocks with [1, 2, 4]
+paths. Block 0 (conv1) is shared. Block 1 (conv2) has 2 paths and block 2 (conv3, fc1, fc2
+and the classifier) has 4. As in the authors' code, the paths of a block are *channel groups
+of one wide layer*: the union of all paths is the thick LeNet (32/64/128 conv, 512/256 fc),
+and one path is the thin one (32/32/32, 128/64).
+
+After blocks 0 and 1 a *router* picks one path of the next block for every sample. The wide
+layers run through the routed primitives (:class:`~condcomp_lib.nn.RoutedConv2d`,
+:class:`~condcomp_lib.nn.RoutedLinear`), so a sample computes only its path: real savings,
+not masking. Because any path of block 1 can feed any path of block 2, the execution graph is
+a trellis. The cross-connections are the ``in_route`` of the routed layers: a sample on path i
+of block 1 and path j of block 2 reads only channel group i into group j.
+
+The routers are trained by the *information gain* of the minibatch's soft assignments
+(:func:`information_gain`), the classifier by cross-entropy on the sample's own leaf. The
+router temperature decays step by step (:func:`temperature`). During warm-up routes are random.
+Afterwards they are the router's argmax, except for a share of random routes while training.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from ..models import THICK, LeNetWidths
+from ..nn import RoutedConv2d, RoutedLinear
+
+EPS = 1e-30   # inside the logs, as in the authors' code
+
+
+# ---------------------------------------------------------------- information gain
+
+def entropy(p: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy in nats of a distribution given as any-shaped tensor of probabilities."""
+    return -(p * torch.log(p + EPS)).sum()
+
+
+def information_gain_of_table(joint: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+    """IG = beta H(n) + H(c) - H(c, n) in nats, for a joint table p(c, n) [C, K] summing to 1.
+
+    With beta = 1 this is the mutual information I(C; N). A beta above 1 rewards an even
+    route marginal p(n), that is, balanced load across paths."""
+    p_n, p_c = joint.sum(0), joint.sum(1)
+    return beta * entropy(p_n) + entropy(p_c) - entropy(joint)
+
+
+def joint_table(p_route: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """p(c, n) [C, K] of a minibatch: (1/B) sum_x 1[y_x = c] p(n | x). p_route [B, K]."""
+    onehot = F.one_hot(labels, n_classes).to(p_route.dtype)      # [B, C]
+    return onehot.T @ p_route / len(labels)                       # [C, K]
+
+
+def information_gain(p_route: torch.Tensor, labels: torch.Tensor, n_classes: int,
+                     beta: float = 1.0) -> torch.Tensor:
+    """The router's objective on a minibatch (differentiable in ``p_route`` [B, K])."""
+    return information_gain_of_table(joint_table(p_route, labels, n_classes), beta)
+
+
+def mutual_information_bits(labels: torch.Tensor, routes: torch.Tensor, n_classes: int,
+                            n_routes: int) -> float:
+    """I(C; N) in bits of hard routes (ints [N]) measured by counting, for reports."""
+    counts = torch.zeros(n_classes, n_routes, dtype=torch.float64)
+    counts.index_put_((labels.cpu(), routes.cpu()), torch.ones(len(labels), dtype=torch.float64),
+                      accumulate=True)
+    return information_gain_of_table(counts / counts.sum()).item() / math.log(2)
+
+
+# ---------------------------------------------------------------- temperature
+
+@dataclass(frozen=True)
+class Schedule:
+    """Router temperature and warm-up. T = max(t0 * decay**(step - warmup), floor) after warm-up
+    (the decay starts when warm-up ends, as in the authors' TensorFlow code)."""
+    t0: float = 25.0
+    decay: float = 0.9999
+    floor: float = 0.1
+    warmup_steps: int = 0
+
+
+def temperature(step: int, s: Schedule = Schedule()) -> float:
+    """The router temperature at optimizer step ``step`` (0-based)."""
+    return max(s.t0 * s.decay ** max(0, step - s.warmup_steps), s.floor)
+
+
+# ---------------------------------------------------------------- the network
+
+class Router(nn.Module):
+    """An H unit: average pooling -> linear 128 -> batch norm -> linear K (the logits).
+
+    As in the authors' PyTorch LeNet scripts (no ReLU or dropout in between). The routing
+    distribution is softmax(logits / T); its argmax picks the path."""
+
+    def __init__(self, channels: int, in_hw: int, pool: int, n_routes: int, hidden: int = 128):
+        super().__init__()
+        self.pool = nn.AvgPool2d(pool)
+        side = in_hw // pool
+        self.fc = nn.Linear(channels * side * side, hidden)
+        self.bn = nn.BatchNorm1d(hidden, momentum=0.1)
+        self.out = nn.Linear(hidden, n_routes)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.out(self.bn(self.fc(self.pool(h).flatten(1))))   # [B, K]
+
+
+@dataclass
+class CIGTOutput:
+    logits: torch.Tensor   # [B, classes], from each sample's own leaf classifier
+    probs: list            # softmax(router logits / T) per router, [B, K_l] each
+    routes: list           # the path taken in each routed block, long [B] each
+
+
+def one_hot_route(idx: torch.Tensor, k: int) -> torch.Tensor:
+    """bool [B, K] with one path on per sample."""
+    return F.one_hot(idx, k).bool()
+
+
+def path_relu_pool(y: torch.Tensor, route: torch.Tensor, k: int):
+    """ReLU and 2x2 max pooling of each sample's own channel group only.
+
+    y [B, C, H, W] is a routed layer's output, zero outside group ``route`` [B]. The path's
+    non-linearity and pooling are part of the path, so they too run on C/k channels, not C.
+    Returns the full-width result [B, C, H/2, W/2] (zeros outside the path, as the next
+    routed layer's ``in_route`` expects) and the path's own channels [B, C/k, H/2, W/2]."""
+    b, c, h, w = y.shape
+    rows = torch.arange(b, device=y.device)
+    own = F.max_pool2d(F.relu(y.view(b, k, c // k, h, w)[rows, route]), 2)   # gather, pool
+    full = own.new_zeros(b, k, c // k, h // 2, w // 2)
+    full[rows, route] = own                                                # scatter back
+    return full.view(b, c, h // 2, w // 2), own
+
+
+class LeNetCIGT(nn.Module):
+    """LeNet-CIGT with paths (1, 2, 4), the union of its paths being the LeNet ``widths``.
+
+    ``forward(x)`` returns the logits; :meth:`run` also returns the router probabilities and
+    the routes. Routing mode is set by :meth:`set_step` during training: random routes
+    during warm-up, then argmax with a share ``random_share`` of random routes; in eval mode
+    always the argmax."""
+
+    paths = (1, 2, 4)
+
+    def __init__(self, widths: LeNetWidths = THICK, num_classes: int = 10, dropout: float = 0.3,
+                 schedule: Schedule = Schedule(), random_share: float = 0.5,
+                 pool_strides: tuple = (4, 2)):
+        super().__init__()
+        w, (_, k1, k2) = widths, self.paths
+        self.widths, self.num_classes = widths, num_classes
+        self.schedule, self.random_share = schedule, random_share
+        self.conv1 = nn.Conv2d(1, w.conv1, 5, padding=2)               # block 0, shared
+        self.router1 = Router(w.conv1, 14, pool_strides[0], k1)
+        self.conv2 = RoutedConv2d(w.conv1, w.conv2, 5, padding=2)      # block 1: k1 groups
+        self.router2 = Router(w.conv2 // k1, 7, pool_strides[1], k2)
+        self.conv3 = RoutedConv2d(w.conv2, w.conv3, 1)                 # block 2: k2 groups
+        self.fc1 = RoutedLinear(w.conv3 * 3 * 3, w.fc1)
+        self.fc2 = RoutedLinear(w.fc1, w.fc2)
+        self.leaves = RoutedLinear(w.fc2, k2 * num_classes)            # a classifier per leaf
+        self.dropout = nn.Dropout(dropout)
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self.forced_routes = None   # for experiments: a list of two long [B] route tensors
+
+    # -- routing ---------------------------------------------------------------------------
+    @property
+    def temperature(self) -> float:
+        return temperature(int(self.step), self.schedule)
+
+    @property
+    def warming_up(self) -> bool:
+        return int(self.step) < self.schedule.warmup_steps
+
+    def set_step(self, step: int) -> None:
+        """Tell the model how many optimizer steps have been taken (temperature, warm-up)."""
+        self.step.fill_(step)
+
+    def choose(self, logits: torch.Tensor, level: int):
+        """(probs [B, K], route long [B]) of one router. The route is a hard choice and
+        carries no gradient: routers learn from the information gain of ``probs`` only."""
+        probs = F.softmax(logits / self.temperature, dim=1)
+        route = probs.detach().argmax(1)
+        if self.training:
+            share = 1.0 if self.warming_up else self.random_share
+            if share > 0:
+                rand = torch.randint(0, logits.shape[1], route.shape, device=route.device)
+                pick = torch.rand(route.shape, device=route.device) < share
+                route = torch.where(pick, rand, route)
+        if self.forced_routes is not None:
+            route = self.forced_routes[level].to(route.device)
+        return probs, route
+
+    # -- the trellis -----------------------------------------------------------------------
+    def run(self, x: torch.Tensor) -> CIGTOutput:
+        _, k1, k2 = self.paths
+        b = len(x)
+        h0 = F.max_pool2d(F.relu(self.conv1(x)), 2)                   # [B, 32, 14, 14]
+        p1, r1 = self.choose(self.router1(h0), 0)
+        m1 = one_hot_route(r1, k1)                                    # [B, 2]
+        h1, own1 = path_relu_pool(self.conv2(h0, m1), r1, k1)         # [B, 64, 7, 7], [B, 32, 7, 7]
+        p2, r2 = self.choose(self.router2(own1), 1)                   # the router sees its path
+        m2 = one_hot_route(r2, k2)                                    # [B, 4]
+        h2, _ = path_relu_pool(self.conv3(h1, m2, in_route=m1), r2, k2)   # [B, 128, 3, 3]
+        # flattening keeps each channel group's 3*3 features contiguous: group j is block j
+        h = self.dropout(F.relu(self.fc1(h2.flatten(1), m2, in_route=m2)))   # [B, 512]
+        h = self.dropout(F.relu(self.fc2(h, m2, in_route=m2)))              # [B, 256]
+        all_leaves = self.leaves(h, m2, in_route=m2).view(b, k2, self.num_classes)
+        logits = all_leaves[torch.arange(b, device=x.device), r2]     # [B, classes]
+        return CIGTOutput(logits, [p1, p2], [r1, r2])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x).logits
+
+
+# ---------------------------------------------------------------- the objective
+
+@dataclass(frozen=True)
+class Objective:
+    """L = CE(leaf logits) - lambda_dec * sum over routers of IG_beta (authors' PyTorch LeNet
+    values: beta = 2.5, lambda_dec = 0.7)."""
+    beta: float = 2.5
+    decision_weight: float = 0.7
+
+
+def cigt_loss(model: LeNetCIGT, x: torch.Tensor, y: torch.Tensor, obj: Objective = Objective(),
+              log: list | None = None):
+    """The training objective, in the form :func:`condcomp_lib.train.fit` takes.
+
+    Returns (loss, logits). When ``log`` is a list, appends the loss terms of this step:
+    cross-entropy, the information gain (beta-weighted, nats) and the plain mutual information
+    (bits) of each router's soft assignments, and the temperature."""
+    out = model.run(x)
+    ce = F.cross_entropy(out.logits, y)
+    gains = [information_gain(p, y, model.num_classes, obj.beta) for p in out.probs]
+    loss = ce - obj.decision_weight * sum(gains)
+    if log is not None:
+        with torch.no_grad():
+            mi = [information_gain(p, y, model.num_classes).item() / math.log(2)
+                  for p in out.probs]
+        log.append({"step": int(model.step), "loss": loss.item(), "ce": ce.item(),
+                    **{f"ig{i + 1}": g.item() for i, g in enumerate(gains)},
+                    **{f"soft_mi{i + 1}": m for i, m in enumerate(mi)},
+                    "temperature": model.temperature})
+    return loss, out.logits
+
+
+# ---------------------------------------------------------------- analysis
+
+@torch.no_grad()
+def collect_routes(model: LeNetCIGT, x: torch.Tensor, batch_size: int = 1000):
+    """Eval-mode routes of every sample: (route1 [N], route2 [N], logits [N, C])."""
+    model.eval()
+    outs = [model.run(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    return (torch.cat([o.routes[0] for o in outs]).cpu(),
+            torch.cat([o.routes[1] for o in outs]).cpu(),
+            torch.cat([o.logits for o in outs]).cpu())
+
+
+def path_macs(widths: LeNetWidths = THICK, paths=LeNetCIGT.paths, num_classes: int = 10,
+              router_hidden: int = 128, pool_strides=(4, 2)) -> dict:
+    """The MACs of one sample through one path, by hand, layer by layer, plus the routers."""
+    w, (_, k1, k2) = widths, paths
+    c2, c3, f1, f2 = w.conv2 // k1, w.conv3 // k2, w.fc1 // k2, w.fc2 // k2
+    r1_in = w.conv1 * (14 // pool_strides[0]) ** 2
+    r2_in = c2 * (7 // pool_strides[1]) ** 2
+    return {"conv1": w.conv1 * 28 * 28 * 1 * 25,
+            "conv2": c2 * 14 * 14 * w.conv1 * 25,         # all of conv1's channels in
+            "conv3": c3 * 7 * 7 * c2,                      # only its block-1 path's channels in
+            "fc1": (c3 * 9) * f1, "fc2": f1 * f2, "leaf": f2 * num_classes,
+            "router1": r1_in * router_hidden + router_hidden * k1,
+            "router2": r2_in * router_hidden + router_hidden * k2}

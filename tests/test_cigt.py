@@ -1,0 +1,151 @@
+"""Unit tests of condcomp_lib.methods.cigt (chapter 4): small random networks only."""
+import math
+
+import pytest
+import torch
+
+from condcomp_lib import cost
+from condcomp_lib.methods import cigt
+from condcomp_lib.models import LeNetWidths
+
+SMALL = LeNetWidths(4, 8, 16, 32, 16)   # every width divisible by its block's path count
+
+
+def small_net(seed=0, **kw):
+    torch.manual_seed(seed)
+    return cigt.LeNetCIGT(SMALL, **kw)
+
+
+def inputs(n=32, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+# ---------------------------------------------------------------- information gain
+
+def test_information_gain_of_an_independent_table_is_zero():
+    p_c = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
+    p_n = torch.tensor([0.25, 0.75], dtype=torch.float64)
+    joint = p_c[:, None] * p_n[None, :]
+    assert abs(cigt.information_gain_of_table(joint).item()) < 1e-12
+
+
+def test_information_gain_of_a_perfectly_informative_table_is_the_class_entropy():
+    # each class goes to exactly one route: the route tells the class, I(C;N) = H(C)
+    joint = torch.diag(torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64))
+    h_c = -sum(p * math.log(p) for p in (0.1, 0.2, 0.3, 0.4))
+    assert cigt.information_gain_of_table(joint).item() == pytest.approx(h_c, abs=1e-12)
+
+
+def test_beta_weights_the_route_entropy():
+    joint = torch.tensor([[0.5, 0.0], [0.25, 0.25]], dtype=torch.float64)
+    h_n = cigt.entropy(joint.sum(0))
+    gap = cigt.information_gain_of_table(joint, 2.5) - cigt.information_gain_of_table(joint)
+    assert gap.item() == pytest.approx(1.5 * h_n.item())
+
+
+def test_minibatch_table_and_hard_route_mutual_information():
+    y = torch.tensor([0, 0, 1, 1])
+    p = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    table = cigt.joint_table(p, y, 2)
+    assert torch.allclose(table, torch.tensor([[0.5, 0.0], [0.0, 0.5]]))
+    assert cigt.information_gain(p, y, 2).item() == pytest.approx(math.log(2), abs=1e-6)
+    assert cigt.mutual_information_bits(y, torch.tensor([0, 0, 1, 1]), 2, 2) == pytest.approx(1.0)
+    assert cigt.mutual_information_bits(y, torch.tensor([0, 1, 0, 1]), 2, 2) == pytest.approx(0.0, abs=1e-12)
+
+
+# ---------------------------------------------------------------- temperature
+
+def test_temperature_follows_the_formula():
+    s = cigt.Schedule(t0=25.0, decay=0.9999, floor=0.1, warmup_steps=100)
+    assert cigt.temperature(0, s) == 25.0
+    assert cigt.temperature(100, s) == 25.0                      # decay starts after warm-up
+    for step in (101, 1000, 20_000):
+        assert cigt.temperature(step, s) == pytest.approx(25.0 * 0.9999 ** (step - 100))
+    assert cigt.temperature(10**6, s) == 0.1                     # the floor
+    net = small_net(schedule=s)
+    net.set_step(1000)
+    assert net.temperature == pytest.approx(25.0 * 0.9999 ** 900)
+
+
+# ---------------------------------------------------------------- the network
+
+def test_gradient_flows_to_the_routers_through_the_information_gain():
+    net = small_net(schedule=cigt.Schedule(warmup_steps=0)).train()
+    x, y = inputs()
+    loss, _ = cigt.cigt_loss(net, x, y)
+    loss.backward()
+    for router in (net.router1, net.router2):
+        for p in router.parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0
+
+
+def test_routes_carry_no_classification_gradient_to_the_routers():
+    # hard routing: the cross-entropy alone does not reach the routers
+    net = small_net().train()
+    x, y = inputs()
+    torch.nn.functional.cross_entropy(net(x), y).backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in net.router2.parameters())
+
+
+@torch.no_grad()
+def test_a_forward_pass_realizes_exactly_one_path_per_block():
+    net = small_net().eval()
+    x, _ = inputs(64)
+    out = net.run(x)
+    assert len(out.routes[0].unique()) > 1 or len(out.routes[1].unique()) > 1
+    hand = sum(cigt.path_macs(SMALL).values())
+    assert torch.all(cost.realized_macs(net, x) == hand)
+
+
+@torch.no_grad()
+def test_the_trellis_equals_a_dense_path_computation():
+    # a sample on paths (i, j) gets exactly what the dense slices of path (i, j) compute
+    net = small_net().eval()
+    x, _ = inputs(6)
+    out = net.run(x)
+    F = torch.nn.functional
+    for b in range(len(x)):
+        i, j = int(out.routes[0][b]), int(out.routes[1][b])
+        c2, c3, f1, f2 = 4, 4, 8, 4          # per-path widths of SMALL
+        h = F.max_pool2d(F.relu(net.conv1(x[b:b + 1])), 2)
+        h = F.conv2d(h, net.conv2.weight[i * c2:(i + 1) * c2], net.conv2.bias[i * c2:(i + 1) * c2], padding=2)
+        h = F.max_pool2d(F.relu(h), 2)
+        w3 = net.conv3.weight[j * c3:(j + 1) * c3, i * c2:(i + 1) * c2]
+        h = F.max_pool2d(F.relu(F.conv2d(h, w3, net.conv3.bias[j * c3:(j + 1) * c3])), 2).flatten(1)
+        w = net.fc1.weight[j * f1:(j + 1) * f1, j * c3 * 9:(j + 1) * c3 * 9]
+        h = F.relu(F.linear(h, w, net.fc1.bias[j * f1:(j + 1) * f1]))
+        w = net.fc2.weight[j * f2:(j + 1) * f2, j * f1:(j + 1) * f1]
+        h = F.relu(F.linear(h, w, net.fc2.bias[j * f2:(j + 1) * f2]))
+        w = net.leaves.weight[j * 10:(j + 1) * 10, j * f2:(j + 1) * f2]
+        logits = F.linear(h, w, net.leaves.bias[j * 10:(j + 1) * 10])
+        assert torch.allclose(out.logits[b:b + 1], logits, atol=1e-5)
+
+
+def test_routing_with_all_samples_on_one_path_works():
+    net = small_net().train()
+    x, y = inputs(16)
+    net.forced_routes = [torch.ones(16, dtype=torch.long), torch.full((16,), 3)]
+    loss, logits = cigt.cigt_loss(net, x, y)
+    loss.backward()
+    assert logits.shape == (16, 10) and torch.isfinite(loss)
+    # only path 1 of conv2 and path 3 of the leaves learned from the classification
+    assert net.conv2.weight.grad[:4].abs().sum() == 0 and net.conv2.weight.grad[4:].abs().sum() > 0
+    assert net.leaves.weight.grad[:30].abs().sum() == 0 and net.leaves.weight.grad[30:].abs().sum() > 0
+    with torch.no_grad():
+        assert torch.all(cost.realized_macs(net.eval(), x) == sum(cigt.path_macs(SMALL).values()))
+
+
+def test_warm_up_routes_at_random_and_eval_uses_the_argmax():
+    net = small_net(schedule=cigt.Schedule(warmup_steps=10), random_share=0.0).train()
+    x, _ = inputs(256)
+    torch.manual_seed(0)
+    warm = net.run(x)
+    argmax = warm.probs[1].argmax(1)
+    assert (warm.routes[1] != argmax).float().mean() > 0.5        # random: ~3/4 differ
+    net.set_step(10)
+    after = net.run(x)
+    assert torch.equal(after.routes[1], after.probs[1].argmax(1))  # share 0: pure argmax
+    net.eval()
+    out = net.run(x)
+    assert torch.equal(out.routes[0], out.probs[0].argmax(1))
