@@ -20,10 +20,8 @@ import torch.nn.functional as F
 
 def _blocks(route: torch.Tensor):
     """(j, samples) for each output block j that some sample has on."""
-    for j in range(route.shape[1]):
-        b = route[:, j].nonzero().flatten()
-        if len(b):
-            yield j, b
+    for j in route.any(0).nonzero().flatten().tolist():   # one search for the blocks in use
+        yield j, route[:, j].nonzero().flatten()
 
 
 def _pairs(route, in_route, g_in, g, fig, fog, weight):
@@ -36,8 +34,10 @@ def _pairs(route, in_route, g_in, g, fig, fog, weight):
     b, i, j, p = b[order], i[order], j[order], p[order]
     counts = torch.bincount(p, minlength=len(p_used))
     pos = torch.arange(len(p), device=p.device) - (counts.cumsum(0) - counts)[p]
-    w_pairs = weight.view(g, fog, g_in, fig).permute(2, 0, 3, 1).reshape(g_in * g, fig, fog)
-    w_pairs = w_pairs[p_used]                                       # [P, F_in/G_in, F_out/G]
+    # gather the used (output block, input block) submatrices only; at batch 1 that is one
+    # block, where permuting the whole weight into pair order would copy all of it per call
+    w_pairs = weight.view(g, fog, g_in, fig)[p_used % g, :, p_used // g]   # [P, F_out/G, F_in/G_in]
+    w_pairs = w_pairs.transpose(1, 2)                               # [P, F_in/G_in, F_out/G]
     n_max = int(counts.max()) if len(counts) else 0
     return b, i, j, p, pos, n_max, w_pairs, p_used
 
