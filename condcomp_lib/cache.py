@@ -3,7 +3,8 @@
 Used by every chapter that trains. Trained models go to a git-ignored cache, ``.cache/`` in the
 repository (or ``$CONDCOMP_CACHE``), so that a later chapter can load chapter 0's baselines
 instead of training them again. Full-profile measurements go to ``results/<chapter>.json``,
-stamped with the date, the device and the commit, so that later chapters can read them.
+stamped with the date, the device and the commit; each chapter shows its committed file beside
+the numbers of the profile it ran in.
 
 A model is saved with a small JSON of what produced it; a file that fails to load is treated as
 missing (and retrained by the caller), never half-used.
@@ -75,3 +76,9 @@ def load_results(chapter: str) -> dict | None:
     """The stamped results of a chapter's last full run, or None."""
     path = ROOT / "results" / f"{chapter}.json"
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def run_stamp(results: dict) -> str:
+    """Where and when a stored run was made, for the line above its numbers."""
+    return (f"committed full-profile run of {results['date']} at commit {results['commit']}, "
+            f"{results['device']}, torch {results['torch']}")
