@@ -82,3 +82,19 @@ def run_stamp(results: dict) -> str:
     """Where and when a stored run was made, for the line above its numbers."""
     return (f"committed full-profile run of {results['date']} at commit {results['commit']}, "
             f"{results['device']}, torch {results['torch']}")
+
+
+def full_results_to_show(chapter: str, profile: str) -> dict | None:
+    """The committed full-profile results to show beside a run in ``profile``, or None.
+
+    None when the run is itself the full profile (its own numbers are the ones to read) or when
+    no full run has been committed; either way a line says so, and the stamp is printed above
+    the results otherwise.
+    """
+    if profile == "full":
+        print("this run is the full profile: its numbers are the ones above")
+        return None
+    results = load_results(chapter)
+    print(run_stamp(results) if results is not None
+          else "no full-profile results committed yet: run `make reproduce`")
+    return results

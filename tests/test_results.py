@@ -21,3 +21,13 @@ def test_committed_results_are_stamped(path):
     targets = results.get("targets", results.get("targets_met"))
     if targets is not None:   # chapter 0 sets no targets, it measures the baselines
         assert targets and all(isinstance(met, bool) for met in targets.values()), targets
+
+
+def test_a_chapter_shows_committed_results_only_beside_another_profile(capsys):
+    assert cache.full_results_to_show(FILES[0].stem, "full") is None
+    assert "this run is the full profile" in capsys.readouterr().out
+    assert cache.full_results_to_show("no-such-chapter", "quick") is None
+    assert "make reproduce" in capsys.readouterr().out
+    shown = cache.full_results_to_show(FILES[0].stem, "quick")
+    assert shown == cache.load_results(FILES[0].stem)
+    assert shown["commit"] in capsys.readouterr().out
