@@ -75,8 +75,9 @@ RECIPE = dict(lr=2e-3, batch_size=128, weight_decay=0.0)
 
 
 def train_baseline(name: str, data: Dataset, profile: str = "quick", seed: int = 0,
-                   progress: bool = True) -> tuple[LeNet, dict]:
-    """Train baseline ``name`` ("thick" or "thin") from scratch; returns (model, info)."""
+                   progress: bool = True, device: str = "auto") -> tuple[LeNet, dict]:
+    """Train baseline ``name`` ("thick" or "thin") from scratch on ``device``; returns
+    (model on the CPU, info)."""
     if name not in BASELINES:
         raise ValueError(f"baseline must be one of {sorted(BASELINES)}, got {name!r}")
     prof = get_profile(profile)
@@ -84,21 +85,23 @@ def train_baseline(name: str, data: Dataset, profile: str = "quick", seed: int =
     model = LeNet(BASELINES[name])
     train = data.train.subset(prof.train_samples, seed)
     hist = fit(model, train, epochs=prof.epochs, seed=seed, progress=progress,
-               desc=f"{name} ({profile})", **RECIPE)
+               desc=f"{name} ({profile})", device=device, **RECIPE)
     info = {"name": name, "profile": profile, "seed": seed, "epochs": prof.epochs,
-            "train_samples": len(train), "val_acc": evaluate(model, data.val),
+            "train_samples": len(train), "val_acc": evaluate(model, data.val, device=device),
             "final_loss": hist["loss"][-1]}
     return model.cpu(), info
 
 
 def baseline(name: str, data: Dataset, profile: str = "quick", seed: int = 0,
-             retrain: bool = False, progress: bool = True) -> tuple[LeNet, dict]:
-    """The trained baseline ``name`` from the cache, trained and saved first if missing."""
+             retrain: bool = False, progress: bool = True,
+             device: str = "auto") -> tuple[LeNet, dict]:
+    """The trained baseline ``name`` from the cache, trained on ``device`` and saved first if
+    missing; returned on the CPU."""
     key = f"lenet-{name}-{profile}-seed{seed}"
     if not retrain:
         hit = cache.load_model(key, lambda: LeNet(BASELINES[name]))
         if hit is not None:
             return hit
-    model, info = train_baseline(name, data, profile, seed, progress)
+    model, info = train_baseline(name, data, profile, seed, progress, device)
     cache.save_model(key, model, info)
     return model, info

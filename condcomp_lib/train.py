@@ -149,10 +149,15 @@ def fit(model: torch.nn.Module, train: Split, *, epochs: int, lr: float = 1e-3,
 @torch.no_grad()
 def predict(model: torch.nn.Module, split: Split, batch_size: int = 1000,
             device: str = "auto") -> torch.Tensor:
-    """Logits of ``model`` on a whole split, on the CPU, in eval mode."""
+    """Logits of ``model`` on a whole split, computed on ``device`` in eval mode and returned
+    on the CPU; the model goes back to the device it came from."""
     dev = resolve_device(device)
+    home = next(model.parameters(), torch.empty(0)).device
     model.to(dev).eval()
-    return torch.cat([model(x.to(dev)).cpu() for x, _ in batches(split, batch_size)])
+    try:
+        return torch.cat([model(x.to(dev)).cpu() for x, _ in batches(split, batch_size)])
+    finally:
+        model.to(home)
 
 
 def evaluate(model: torch.nn.Module, split: Split, batch_size: int = 1000,

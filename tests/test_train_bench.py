@@ -1,4 +1,6 @@
 """Training repeats exactly on a CPU; profiles and devices resolve; timing is sane."""
+import time
+
 import pytest
 import torch
 
@@ -52,3 +54,39 @@ def test_latency_and_throughput_of_a_model():
     thr, t = bench.throughput(m, torch.randn(32, 1, 28, 28), warmup=1, repeats=3)
     assert lat.median > 0 and thr == pytest.approx(32 / t.median)
     assert "threads" in bench.device_name()
+
+
+def test_comparison_gives_paired_ratios_and_marks_noise():
+    small, big = torch.randn(64, 64), torch.randn(384, 384)
+    t = bench.compare({"small": lambda: small @ small, "big": lambda: big @ big}, repeats=9)
+    r = t.ratio("big", "small")
+    assert r.low <= r.value <= r.high and r.value > 1
+    assert t["big"].low <= t["big"].median
+    # a scattered timing is noisy whatever the machine did
+    assert bench._summary([1.0, 1.0, 2.0, 3.0, 1.0]).noisy
+    assert not bench._summary([1.0, 1.01, 0.99, 1.0, 1.02]).noisy
+
+
+def test_load_counts_other_processes():
+    import subprocess
+    import sys
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        with bench.watch_load() as load:
+            time.sleep(1.0)
+    finally:
+        spin.kill()
+    assert load.others > 0.5, load   # one spinning process: about one core
+    assert bench.Load(others=0.9, free=0).busy and not bench.Load(others=0.1, free=0).busy
+    assert not bench.Load(others=0.9, free=14).busy   # a big machine has room for it
+
+
+def test_timing_check_asserts_only_what_the_data_support():
+    assert bench.check("clear win", bench.Ratio(2.0, 1.8, 2.2), above=1) is True
+    with pytest.raises(AssertionError, match="needs more than 1"):
+        bench.check("straddles", bench.Ratio(1.05, 0.9, 1.2), above=1)
+    with pytest.raises(AssertionError):
+        bench.check("clear loss", bench.Ratio(0.5, 0.4, 0.6), above=1)
+    noisy = bench.Ratio(0.5, 0.4, 0.6, noisy=True, why="other processes used 1.9 of 2 cores")
+    assert bench.check("busy machine", noisy, above=1) is None

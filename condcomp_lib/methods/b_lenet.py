@@ -44,11 +44,13 @@ def build(backbone_name: str = "thick") -> ExitNetwork:
 
 
 def trained(data: Dataset, profile: str = "quick", seed: int = 0, backbone_name: str = "thick",
-            retrain: bool = False, progress: bool = True) -> tuple[ExitNetwork, dict]:
+            retrain: bool = False, progress: bool = True,
+            device: str = "auto") -> tuple[ExitNetwork, dict]:
     """The B-LeNet of chapter 1 from the cache, built and fine-tuned first if missing: the
     chapter 0 baseline with a branch after conv1, trained jointly on the exits' weighted loss."""
     key = f"b-lenet-{backbone_name}-{profile}-seed{seed}"
-    base, base_info = baseline(backbone_name, data, profile, seed, progress=progress)
+    base, base_info = baseline(backbone_name, data, profile, seed, progress=progress,
+                               device=device)
     if not retrain:
         hit = cache.load_model(key, lambda: build(backbone_name))
         if hit is not None and hit[1].get("baseline") == base_info:  # same chapter 0 weights
@@ -59,7 +61,7 @@ def trained(data: Dataset, profile: str = "quick", seed: int = 0, backbone_name:
     train = data.train.subset(get_profile(profile).train_samples, seed)
     hist = fit(net, train, epochs=EPOCHS, seed=seed, progress=progress,
                loss=weighted_exit_loss(WEIGHTS), desc=f"B-LeNet ({profile})",
-               **RECIPE)
+               device=device, **RECIPE)
     net.cpu().eval()
     info = {"backbone": backbone_name, "profile": profile, "seed": seed,
             "epochs": EPOCHS, "weights": list(WEIGHTS),

@@ -86,7 +86,7 @@ def lenet_macs(widths: LeNetWidths = THICK, num_experts: int = 8, num_classes: i
 # ---------------------------------------------------------------- training, cached
 
 def train_condconv(num_experts: int, data: Dataset, profile: str = "quick", seed: int = 0,
-                   progress: bool = True) -> tuple[CondLeNet, dict]:
+                   progress: bool = True, device: str = "auto") -> tuple[CondLeNet, dict]:
     """Train a :class:`CondLeNet` with the baselines' recipe and budget (``models.RECIPE``, the
     profile's epochs and training images, the same subset for the same seed)."""
     prof = get_profile(profile)
@@ -95,7 +95,7 @@ def train_condconv(num_experts: int, data: Dataset, profile: str = "quick", seed
     train = data.train.subset(prof.train_samples, seed)
     t0 = time.perf_counter()
     hist = fit(model, train, epochs=prof.epochs, seed=seed, progress=progress,
-               desc=f"CondConv n={num_experts} ({profile})", **RECIPE)
+               desc=f"CondConv n={num_experts} ({profile})", device=device, **RECIPE)
     info = {"num_experts": num_experts, "profile": profile, "seed": seed,
             "epochs": prof.epochs, "train_samples": len(train),
             "train_seconds": time.perf_counter() - t0, "final_loss": hist["loss"][-1]}
@@ -103,7 +103,8 @@ def train_condconv(num_experts: int, data: Dataset, profile: str = "quick", seed
 
 
 def trained(num_experts: int, data: Dataset, profile: str = "quick", seed: int = 0,
-            retrain: bool = False, progress: bool = True) -> tuple[CondLeNet, dict]:
+            retrain: bool = False, progress: bool = True,
+            device: str = "auto") -> tuple[CondLeNet, dict]:
     """The trained CondLeNet with ``num_experts`` experts from the cache, trained first if
     missing (as :func:`condcomp_lib.models.baseline` does for the static networks)."""
     if not isinstance(num_experts, int) or num_experts < 1:
@@ -113,7 +114,7 @@ def trained(num_experts: int, data: Dataset, profile: str = "quick", seed: int =
         hit = cache.load_model(key, lambda: CondLeNet(THICK, num_experts))
         if hit is not None:
             return hit
-    model, info = train_condconv(num_experts, data, profile, seed, progress)
+    model, info = train_condconv(num_experts, data, profile, seed, progress, device)
     cache.save_model(key, model, info)
     return model, info
 
