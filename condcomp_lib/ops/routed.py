@@ -7,8 +7,8 @@ activity specialization (spatial tiles), and early exit (an exited sample routes
 
 Each op is one ``torch.autograd.Function`` that hands forward and backward to an
 implementation: the PyTorch reference (``routed_conv_reference``, ``routed_linear_reference``)
-or the CuPy kernels (``routed_kernel``), chosen by :mod:`.backend`. Arguments are checked
-first (:mod:`.checks`), so bad input fails before any kernel runs.
+or, for the convolution, the CuPy kernels (``routed_kernel``), chosen by :mod:`.backend`.
+Arguments are checked first (:mod:`.checks`), so bad input fails before any kernel runs.
 """
 from __future__ import annotations
 
@@ -39,26 +39,10 @@ class _ConvImpl:
 
 
 class _LinearImpl:
-    """The reference routed linear layer (its own file: a product is cheap, calls are not)."""
+    """The routed linear layer: the reference, whose products are GEMMs on any device."""
 
     forward = staticmethod(routed_linear_reference.forward)
     backward = staticmethod(routed_linear_reference.backward)
-
-
-class _LinearAsConv:
-    """A linear layer as the 1x1 convolution of a 1x1 image (the kernel path)."""
-
-    def __init__(self, conv_impl):
-        self.conv = conv_impl
-
-    def forward(self, x, weight, bias, route, in_route):
-        return self.conv.forward(x[:, :, None, None], weight[:, :, None, None], bias, route,
-                                 in_route).flatten(1)
-
-    def backward(self, grad_out, x, weight, bias, route, in_route, needs):
-        gx, gw, gb = self.conv.backward(grad_out[:, :, None, None], x[:, :, None, None],
-                                        weight[:, :, None, None], bias, route, in_route, needs)
-        return (None if gx is None else gx.flatten(1), None if gw is None else gw.flatten(1), gb)
 
 
 class RoutedFunction(torch.autograd.Function):
@@ -119,13 +103,12 @@ def routed_linear(x, weight, bias, route, *, in_route=None, backend: str = "auto
     x [B, F_in]; weight [F_out, F_in]; bias [F_out] or None; route bool [B, G] (F_out split in
     G equal blocks); in_route optional bool [B, G_in] (input blocks that are zero and not read).
     Returns y [B, F_out], exact zeros in the blocks that are off.
+
+    On every device this runs on matrix products (``F.linear``, ``torch.bmm``): on a GPU those
+    are cuBLAS GEMMs, which routing kernels around 1x1 convolutions could only slow down. So
+    both backends run the same code; ``backend`` is still checked.
     """
     check_backend(backend)
     linear_groups(x, weight, bias, route, in_route)
-    if choose(backend, x) == "reference":
-        impl = _LinearImpl()
-    else:
-        g = conv_geometry(x[:, :, None, None], weight[:, :, None, None], bias, route,
-                          in_route, 1, 0, None)
-        impl = _LinearAsConv(_ConvImpl(_kernel_module(), g))
-    return _apply(impl, x, weight, bias, route, in_route)
+    choose(backend, x)   # validates the request; the GEMM path serves both backends
+    return _apply(_LinearImpl(), x, weight, bias, route, in_route)
