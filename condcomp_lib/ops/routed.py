@@ -25,41 +25,64 @@ def _kernel_module():
     return routed_kernel
 
 
-class _ConvImpl:
-    """forward/backward of a routed convolution on one backend, geometry bound in."""
+class _ConvReference:
+    """The reference routed convolution, geometry bound in; it saves nothing for backward."""
 
-    def __init__(self, module, g):
-        self.module, self.g = module, g
+    def __init__(self, g):
+        self.g = g
+
+    def forward(self, x, weight, bias, route, in_route):
+        return routed_conv_reference.forward(x, weight, bias, route, in_route, self.g), None
+
+    def backward(self, grad_out, x, weight, bias, route, in_route, saved, needs):
+        return routed_conv_reference.backward(grad_out, x, weight, bias, route, in_route,
+                                              self.g, needs)
+
+
+class _ConvKernel:
+    """The kernel routed convolution; forward's plan is what backward reuses."""
+
+    def __init__(self, g):
+        self.g, self.module = g, _kernel_module()
 
     def forward(self, x, weight, bias, route, in_route):
         return self.module.forward(x, weight, bias, route, in_route, self.g)
 
-    def backward(self, grad_out, x, weight, bias, route, in_route, needs):
-        return self.module.backward(grad_out, x, weight, bias, route, in_route, self.g, needs)
+    def backward(self, grad_out, x, weight, bias, route, in_route, saved, needs):
+        return self.module.backward(grad_out, x, weight, bias, route, in_route, self.g, saved,
+                                    needs)
 
 
-class _LinearImpl:
+class _Linear:
     """The routed linear layer: the reference, whose products are GEMMs on any device."""
 
-    forward = staticmethod(routed_linear_reference.forward)
-    backward = staticmethod(routed_linear_reference.backward)
+    @staticmethod
+    def forward(x, weight, bias, route, in_route):
+        return routed_linear_reference.forward(x, weight, bias, route, in_route), None
+
+    @staticmethod
+    def backward(grad_out, x, weight, bias, route, in_route, saved, needs):
+        return routed_linear_reference.backward(grad_out, x, weight, bias, route, in_route,
+                                                needs)
 
 
 class RoutedFunction(torch.autograd.Function):
-    """Autograd for both ops: saves the inputs, asks the implementation for the gradients."""
+    """Autograd for both ops: saves the inputs and what the implementation keeps from forward
+    (the kernel path's plan), and asks the implementation for the gradients."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, route, in_route, impl):
         ctx.impl = impl
         ctx.save_for_backward(x, weight, bias, route, in_route)
-        return impl.forward(x, weight, bias, route, in_route)
+        y, ctx.kept = impl.forward(x, weight, bias, route, in_route)
+        return y
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
         x, weight, bias, route, in_route = ctx.saved_tensors
         gx, gw, gb = ctx.impl.backward(grad_out.contiguous(), x, weight, bias, route, in_route,
-                                       ctx.needs_input_grad[:3])
+                                       ctx.kept, ctx.needs_input_grad[:3])
         return gx, gw, gb, None, None, None
 
 
@@ -67,7 +90,7 @@ def _apply(impl, x, weight, bias, route, in_route):
     needs_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, weight, bias))
     if not needs_grad:   # inference: skip the autograd bookkeeping (it shows at batch 1)
-        return impl.forward(x, weight, bias, route, in_route)
+        return impl.forward(x, weight, bias, route, in_route)[0]
     return RoutedFunction.apply(x, weight, bias, route, in_route, impl)
 
 
@@ -89,8 +112,7 @@ def routed_conv2d(x, weight, bias, route, *, in_route=None, stride=1, padding=0,
     """
     check_backend(backend)
     g = conv_geometry(x, weight, bias, route, in_route, stride, padding, tile)
-    which = choose(backend, x)
-    impl = _ConvImpl(routed_conv_reference if which == "reference" else _kernel_module(), g)
+    impl = _ConvReference(g) if choose(backend, x) == "reference" else _ConvKernel(g)
     return _apply(impl, x, weight, bias, route, in_route)
 
 
@@ -111,4 +133,4 @@ def routed_linear(x, weight, bias, route, *, in_route=None, backend: str = "auto
     check_backend(backend)
     linear_groups(x, weight, bias, route, in_route)
     choose(backend, x)   # validates the request; the GEMM path serves both backends
-    return _apply(_LinearImpl(), x, weight, bias, route, in_route)
+    return _apply(_Linear, x, weight, bias, route, in_route)
