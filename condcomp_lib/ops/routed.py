@@ -8,14 +8,15 @@ activity specialization (spatial tiles), and early exit (an exited sample routes
 Each op is one ``torch.autograd.Function`` that hands forward and backward to an
 implementation: the PyTorch reference (``routed_conv_reference``, ``routed_linear_reference``)
 or, for the convolution, the CuPy kernels (``routed_kernel``), chosen by :mod:`.backend`.
-Arguments are checked first (:mod:`.checks`), so bad input fails before any kernel runs.
+Arguments are checked first (:mod:`.checks`), so bad input fails before any kernel runs, and
+under autocast the inputs are cast once and the body runs in one dtype (:mod:`.autocast`).
 """
 from __future__ import annotations
 
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import routed_conv_reference, routed_linear_reference
+from . import autocast, routed_conv_reference, routed_linear_reference
 from .backend import choose
 from .checks import check_backend, conv_geometry, linear_groups
 
@@ -81,17 +82,20 @@ class RoutedFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out):
         x, weight, bias, route, in_route = ctx.saved_tensors
-        gx, gw, gb = ctx.impl.backward(grad_out.contiguous(), x, weight, bias, route, in_route,
-                                       ctx.kept, ctx.needs_input_grad[:3])
+        with autocast.disabled(grad_out.device.type):   # backward may run inside autocast too
+            gx, gw, gb = ctx.impl.backward(grad_out.contiguous(), x, weight, bias, route,
+                                           in_route, ctx.kept, ctx.needs_input_grad[:3])
         return gx, gw, gb, None, None, None
 
 
 def _apply(impl, x, weight, bias, route, in_route):
+    """Run ``impl`` with autocast off (the inputs were cast already: see :mod:`.autocast`)."""
     needs_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, weight, bias))
-    if not needs_grad:   # inference: skip the autograd bookkeeping (it shows at batch 1)
-        return impl.forward(x, weight, bias, route, in_route)[0]
-    return RoutedFunction.apply(x, weight, bias, route, in_route, impl)
+    with autocast.disabled(x.device.type):
+        if not needs_grad:   # inference: skip the autograd bookkeeping (it shows at batch 1)
+            return impl.forward(x, weight, bias, route, in_route)[0]
+        return RoutedFunction.apply(x, weight, bias, route, in_route, impl)
 
 
 def routed_conv2d(x, weight, bias, route, *, in_route=None, stride=1, padding=0, tile=None,
@@ -109,9 +113,12 @@ def routed_conv2d(x, weight, bias, route, *, in_route=None, stride=1, padding=0,
     previous layer did not compute them) are not read.
     Returns y [B, C_out, H_out, W_out]. Only active (sample, group, tile) items are computed,
     and gradients flow through them only. ``backend``: "auto", "reference" or "kernel".
+    Under ``torch.autocast`` it runs in the autocast dtype, as ``F.conv2d`` does; float16 has
+    no kernel, so "auto" runs it on the reference.
     """
     check_backend(backend)
     g = conv_geometry(x, weight, bias, route, in_route, stride, padding, tile)
+    x, weight, bias = autocast.cast_inputs(x.device.type, x, weight, bias)
     impl = _ConvReference(g) if choose(backend, x) == "reference" else _ConvKernel(g)
     return _apply(impl, x, weight, bias, route, in_route)
 
@@ -128,9 +135,10 @@ def routed_linear(x, weight, bias, route, *, in_route=None, backend: str = "auto
 
     On every device this runs on matrix products (``F.linear``, ``torch.bmm``): on a GPU those
     are cuBLAS GEMMs, which routing kernels around 1x1 convolutions could only slow down. So
-    both backends run the same code; ``backend`` is still checked.
+    ``backend="kernel"`` only checks that the tensors are on a GPU.
     """
     check_backend(backend)
     linear_groups(x, weight, bias, route, in_route)
-    choose(backend, x)   # validates the request; the GEMM path serves both backends
+    x, weight, bias = autocast.cast_inputs(x.device.type, x, weight, bias)
+    choose(backend, x, kernel_dtypes=None)   # validates the request; no CuPy kernel to pick
     return _apply(_Linear, x, weight, bias, route, in_route)
