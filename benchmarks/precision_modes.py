@@ -3,6 +3,8 @@ setting, and their error against float64.
 
     python benchmarks/precision_modes.py [--out FILE] [--quick] [--dry-run]
 
+--out FILE also writes the tables to FILE and the numbers to FILE with the suffix .json.
+
 A speed-up is only honest against the dense layer in the same arithmetic, and the three
 settings a GPU user meets give very different baselines:
 
@@ -19,7 +21,6 @@ be checked on any machine.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import pathlib
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from bench_ops import conv_inputs, fwd_bwd, one_group_each, tiles_on
 from condcomp_lib.bench import compare, device_name
 from condcomp_lib.ops import routed_conv2d
-from profile_routed import gpu_ready
+from profile_routed import arguments, where_to_run
 
 MODES = ("strict FP32", "TF32", "bf16")
 
@@ -99,17 +100,12 @@ def table(name, rows) -> str:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=pathlib.Path, help="also write the tables here (and .json)")
+    ap = arguments(__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
-    ap.add_argument("--dry-run", action="store_true", help="small sizes, CPU, reference path")
     args = ap.parse_args()
-    on_gpu = not args.dry_run and gpu_ready()
-    if not on_gpu and not args.dry_run:
-        print("no GPU with CuPy here: running the dry run instead")
-    dev, backend = ("cuda", "kernel") if on_gpu else ("cpu", "reference")
+    repeats, warmup = (5, 2) if (args.quick or args.dry_run) else (20, 3)
+    on_gpu, dev, backend = where_to_run(args.dry_run)
     batch, c_in, c_out, hw = (1024, 128, 256, 28) if on_gpu else (8, 8, 16, 14)
-    repeats, warmup = (5, 2) if (args.quick or not on_gpu) else (20, 3)
     torch.manual_seed(0)
 
     def channels(dtype):

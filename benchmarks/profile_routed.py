@@ -30,6 +30,22 @@ def gpu_ready() -> bool:
         return False
 
 
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The options every GPU-validation script takes: --out and --dry-run."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--out", type=pathlib.Path, help="also write the report here")
+    ap.add_argument("--dry-run", action="store_true", help="small sizes, CPU, reference path")
+    return ap
+
+
+def where_to_run(dry_run: bool):
+    """(on a GPU?, device, backend): the kernel path on a GPU with CuPy, else the dry run."""
+    on_gpu = not dry_run and gpu_ready()
+    if not on_gpu and not dry_run:
+        print("no GPU with CuPy here: running the dry run instead")
+    return (on_gpu, "cuda", "kernel") if on_gpu else (on_gpu, "cpu", "reference")
+
+
 def forward_backward(x, w, b, route, backend):
     """A closure: one routed forward and backward on fresh leaves."""
     leaves = [t.detach().requires_grad_() for t in (x, w, b)]
@@ -41,15 +57,10 @@ def forward_backward(x, w, b, route, backend):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=pathlib.Path, help="also write the table here")
+    ap = arguments(__doc__)
     ap.add_argument("--tiles", action="store_true", help="7x7 tiles, 10%% on")
-    ap.add_argument("--dry-run", action="store_true", help="small size, CPU, reference path")
     args = ap.parse_args()
-    on_gpu = not args.dry_run and gpu_ready()
-    if not on_gpu and not args.dry_run:
-        print("no GPU with CuPy here: running the dry run instead")
-    dev, backend = ("cuda", "kernel") if on_gpu else ("cpu", "reference")
+    on_gpu, dev, backend = where_to_run(args.dry_run)
     batch, c_in, c_out, hw = (1024, 128, 256, 28) if on_gpu else (16, 8, 16, 28)
     torch.manual_seed(0)
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
