@@ -2,6 +2,7 @@
 
     python benchmarks/bench_ops.py            # CPU cases (and GPU cases where a GPU and CuPy are)
     python benchmarks/bench_ops.py --quick    # fewer repeats
+    python benchmarks/bench_ops.py --gpu-only # only the GPU cases (benchmarks/gpu_check.sh)
 
 Contenders of one case are timed interleaved in one run (condcomp_lib.bench.compare) and the
 figure that counts is the ratio of their medians. Each case states its target; the table says
@@ -223,6 +224,9 @@ def slug(text):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--gpu-only", action="store_true", help="skip the CPU cases")
+    ap.add_argument("--results", type=pathlib.Path, default=RESULTS,
+                    help=f"folder for the JSON (default {RESULTS})")
     args = ap.parse_args()
     repeats, warmup = (5, 1) if args.quick else (20, 3)
     torch.set_num_threads(2)
@@ -230,7 +234,7 @@ def main():
     print(f"CPU: {device_name()}, torch {torch.__version__}")
     report = dict(date=time.strftime("%Y-%m-%d %H:%M:%S"), torch=torch.__version__,
                   threads=torch.get_num_threads(), cpu=device_name(), dtype="float32",
-                  cases=run(cpu_cases(), None, repeats, warmup))
+                  cases=[] if args.gpu_only else run(cpu_cases(), None, repeats, warmup))
     try:
         import cupy
         report["cupy"] = cupy.__version__
@@ -246,8 +250,11 @@ def main():
         use_kernels(True)
         report["gpu"] = name
         report["cases"] += run(gpu_cases(), "cuda", repeats, warmup)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{slug(name)}.json"
+    elif args.gpu_only:
+        print("--gpu-only, but no GPU with CuPy here: nothing timed, nothing written")
+        return
+    args.results.mkdir(parents=True, exist_ok=True)
+    path = args.results / f"{slug(name)}.json"
     path.write_text(json.dumps(report, indent=1))
     met = [r["met"] for r in report["cases"] if r["met"] is not None]
     print(f"targets met: {sum(met)} of {len(met)}; written {path}")

@@ -6,10 +6,12 @@ run is the same everywhere by default: ``backend="auto"`` takes the kernel path 
 * kernels were switched on (``use_kernels(True)`` or the environment variable
   ``CONDCOMP_KERNELS=1``), and
 * the tensor lives on a CUDA device, and
-* CuPy imports and sees a GPU.
+* CuPy imports and sees a GPU, and
+* the kernels are compiled for the tensor's dtype (float32, float64, bfloat16; not float16).
 
 ``backend="reference"`` and ``backend="kernel"`` force one path (tests and benchmarks); forcing
-the kernel where it cannot run is an error rather than a silent fallback.
+the kernel where it cannot run is an error rather than a silent fallback. The rule itself is
+:func:`decide`, a plain function of the facts, so it is tested on machines without a GPU.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import os
 import torch
 
 from .checks import check_backend
+from .kernel_args import KERNEL_DTYPES
 
 _enabled = os.environ.get("CONDCOMP_KERNELS", "0").strip() not in ("", "0", "false", "False")
 
@@ -48,19 +51,39 @@ def cupy_status() -> str | None:
     return None
 
 
-def choose(backend: str, x: torch.Tensor) -> str:
-    """'reference' or 'kernel' for an op on tensor ``x``."""
+def decide(backend: str, *, device: torch.device, dtype: torch.dtype, enabled: bool,
+           cupy_reason: str | None, kernel_dtypes=KERNEL_DTYPES) -> str:
+    """'reference' or 'kernel': the dispatch rule, as a plain function of the facts.
+
+    ``kernel_dtypes`` are the dtypes the op's kernels are compiled for (None: the op's GPU
+    path needs no CuPy kernel and runs any dtype). ``backend="auto"`` falls back to the
+    reference wherever the kernel path cannot run; ``backend="kernel"`` is an error there.
+    """
     check_backend(backend)
     if backend == "reference":
         return "reference"
+    is_cuda = torch.device(device).type == "cuda"
+    needs_cupy = kernel_dtypes is not None
+    supported = not needs_cupy or dtype in kernel_dtypes
     if backend == "kernel":
-        if not x.is_cuda:
-            raise ValueError(f"backend='kernel' needs CUDA tensors, but x is on {x.device}; "
+        if not is_cuda:
+            raise ValueError(f"backend='kernel' needs CUDA tensors, but x is on {device}; "
                              f"use backend='reference' or 'auto' on a CPU")
-        reason = cupy_status()
-        if reason is not None:
-            raise RuntimeError(f"backend='kernel' cannot run: {reason}")
+        if needs_cupy and cupy_reason is not None:
+            raise RuntimeError(f"backend='kernel' cannot run: {cupy_reason}")
+        if not supported:
+            names = ", ".join(str(d).replace("torch.", "") for d in kernel_dtypes)
+            raise TypeError(f"backend='kernel' has no {str(dtype).replace('torch.', '')} "
+                            f"kernel (it has {names}); cast the inputs, or use "
+                            f"backend='auto', which falls back to the reference")
         return "kernel"
-    if _enabled and x.is_cuda and cupy_status() is None:
-        return "kernel"
-    return "reference"
+    usable = enabled and is_cuda and supported and (not needs_cupy or cupy_reason is None)
+    return "kernel" if usable else "reference"
+
+
+def choose(backend: str, x: torch.Tensor, kernel_dtypes=KERNEL_DTYPES) -> str:
+    """'reference' or 'kernel' for an op on tensor ``x`` (see :func:`decide`)."""
+    reason = cupy_status() if (x.is_cuda and backend != "reference"
+                               and kernel_dtypes is not None) else None
+    return decide(backend, device=x.device, dtype=x.dtype, enabled=_enabled,
+                  cupy_reason=reason, kernel_dtypes=kernel_dtypes)

@@ -99,6 +99,19 @@ def check_bias(bias, c_out: int) -> None:
         raise ValueError(f"bias must have shape [{c_out}] (C_out), got {tuple(bias.shape)}")
 
 
+def conv_output(h: int, w: int, kh: int, kw: int, stride, padding):
+    """Check stride and padding; return them as pairs with the output size (h_out, w_out)."""
+    sh, sw = pair(stride, "stride")
+    ph, pw = pair(padding, "padding")
+    if sh < 1 or sw < 1 or ph < 0 or pw < 0:
+        raise ValueError(f"stride must be >= 1 and padding >= 0, got {stride}, {padding}")
+    h_out, w_out = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    if h_out < 1 or w_out < 1:
+        raise ValueError(f"the {kh}x{kw} kernel does not fit the {h}x{w} input with "
+                         f"padding {padding}")
+    return (sh, sw), (ph, pw), (h_out, w_out)
+
+
 def check_mask(m, name: str, batch: int, dims: tuple[int, ...], doc: str) -> None:
     """A boolean routing mask with the batch first and ``len(dims)`` more dimensions allowed."""
     if not isinstance(m, torch.Tensor):
@@ -123,14 +136,7 @@ def conv_geometry(x, weight, bias, route, in_route, stride, padding, tile) -> Ge
     if w_in != c_in:
         raise ValueError(f"weight expects {w_in} input channels (weight.shape[1]) but x has "
                          f"{c_in} (x.shape[1])")
-    sh, sw = pair(stride, "stride")
-    ph, pw = pair(padding, "padding")
-    if sh < 1 or sw < 1 or ph < 0 or pw < 0:
-        raise ValueError(f"stride must be >= 1 and padding >= 0, got {stride}, {padding}")
-    h_out, w_out = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-    if h_out < 1 or w_out < 1:
-        raise ValueError(f"the {kh}x{kw} kernel does not fit the {h}x{w} input with "
-                         f"padding {padding}")
+    (sh, sw), (ph, pw), (h_out, w_out) = conv_output(h, w, kh, kw, stride, padding)
 
     check_mask(route, "route", b, (2, 4), "[B, G] or [B, G, Th, Tw]")
     g = route.shape[1]
@@ -207,13 +213,6 @@ def per_sample_geometry(x, weight, bias, stride, padding) -> Geometry:
         if tuple(bias.shape) != (b, c_out):
             raise ValueError(f"bias must have shape [{b}, {c_out}] ([B, C_out]), "
                              f"got {tuple(bias.shape)}")
-    sh, sw = pair(stride, "stride")
-    ph, pw = pair(padding, "padding")
-    if sh < 1 or sw < 1 or ph < 0 or pw < 0:
-        raise ValueError(f"stride must be >= 1 and padding >= 0, got {stride}, {padding}")
-    h_out, w_out = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-    if h_out < 1 or w_out < 1:
-        raise ValueError(f"the {kh}x{kw} kernel does not fit the {h}x{w} input with "
-                         f"padding {padding}")
+    (sh, sw), (ph, pw), (h_out, w_out) = conv_output(h, w, kh, kw, stride, padding)
     return Geometry(b, c_in, c_out, (kh, kw), (sh, sw), (ph, pw), (h, w), (h_out, w_out),
                     1, 1, (h_out, w_out), (1, 1), False)

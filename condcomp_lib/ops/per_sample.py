@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import per_sample_reference
+from . import autocast, per_sample_reference
 from .backend import choose
 from .checks import check_backend, per_sample_geometry
 
@@ -26,8 +26,9 @@ class PerSampleConv2dFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out):
         x, weight, bias = ctx.saved_tensors
-        gx, gw, gb = ctx.impl.backward(grad_out.contiguous(), x, weight, bias, ctx.g,
-                                       ctx.needs_input_grad[:3])
+        with autocast.disabled(grad_out.device.type):   # backward may run inside autocast too
+            gx, gw, gb = ctx.impl.backward(grad_out.contiguous(), x, weight, bias, ctx.g,
+                                           ctx.needs_input_grad[:3])
         return gx, gw, gb, None, None
 
 
@@ -36,10 +37,12 @@ def per_sample_conv2d(x, weight, bias=None, *, stride=1, padding=0, backend: str
 
     Used by CondConv (chapter 3). x [B, C_in, H, W]; weight [B, C_out, C_in, k, k] (a kernel per
     sample); bias [B, C_out] or None. Returns [B, C_out, H_out, W_out].
-    ``backend``: "auto", "reference" or "kernel".
+    ``backend``: "auto", "reference" or "kernel". Under ``torch.autocast`` it runs in the
+    autocast dtype, as ``F.conv2d`` does (float16 has no kernel: "auto" takes the reference).
     """
     check_backend(backend)
     g = per_sample_geometry(x, weight, bias, stride, padding)
+    x, weight, bias = autocast.cast_inputs(x.device.type, x, weight, bias)
     if choose(backend, x) == "reference":
         impl = per_sample_reference
     else:
@@ -47,6 +50,7 @@ def per_sample_conv2d(x, weight, bias=None, *, stride=1, padding=0, backend: str
         impl = per_sample_kernel
     needs_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, weight, bias))
-    if not needs_grad:
-        return impl.forward(x, weight, bias, g)
-    return PerSampleConv2dFunction.apply(x, weight, bias, g, impl)
+    with autocast.disabled(x.device.type):      # one dtype inside: see .autocast
+        if not needs_grad:
+            return impl.forward(x, weight, bias, g)
+        return PerSampleConv2dFunction.apply(x, weight, bias, g, impl)

@@ -14,22 +14,24 @@ from __future__ import annotations
 
 import torch
 
+from . import cuda
 from .checks import Geometry
-from .cuda import kernel, launch
 
 SRC = "per_sample.cu"
 
 
 def _geometry_args(g: Geometry):
-    return (g.batch, g.c_in, *g.in_hw, *g.kernel, *g.stride, *g.padding, *g.out_hw)
+    return (*g.in_hw, *g.kernel, *g.stride, *g.padding, *g.out_hw)
 
 
 def _im2col(x, g: Geometry) -> torch.Tensor:
+    """cols [B, C_in*k*k, L]: grid (B*C_in planes, kh, kw), the block over the output pixels."""
     kh, kw = g.kernel
     cols = x.new_empty(g.batch, g.c_in * kh * kw, g.out_hw[0] * g.out_hw[1])
-    launch(kernel(SRC, "im2col", x.dtype, x.device), cols.numel(),
-           (x, *_geometry_args(g), cols), x.device)
-    return cols                                                  # [B, C_in*k*k, L]
+    _, block = cuda.plane_shape(1, 1, *g.out_hw)
+    cuda.launch(cuda.kernel(SRC, "im2col", x.dtype, x.device), (g.batch * g.c_in, kh, kw), block,
+                x, *_geometry_args(g), cols)
+    return cols
 
 
 def forward(x, weight, bias, g: Geometry) -> torch.Tensor:
@@ -50,7 +52,8 @@ def backward(grad_y, x, weight, bias, g: Geometry, needs=(True,) * 3):
     if need_x:
         g_cols = torch.bmm(weight.reshape(g.batch, g.c_out, -1).transpose(1, 2), gy)
         gx = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-        launch(kernel(SRC, "col2im", x.dtype, x.device), gx.numel(),
-               (g_cols.contiguous(), *_geometry_args(g), gx), x.device)
+        _, block = cuda.plane_shape(1, 1, *g.in_hw)
+        cuda.launch(cuda.kernel(SRC, "col2im", x.dtype, x.device), (g.batch * g.c_in, 1, 1),
+                    block, g_cols.contiguous(), *_geometry_args(g), gx)
     gb = gy.sum(2) if need_b else None
     return gx, gw, gb

@@ -7,15 +7,16 @@ activity specialization (spatial tiles), and early exit (an exited sample routes
 
 Each op is one ``torch.autograd.Function`` that hands forward and backward to an
 implementation: the PyTorch reference (``routed_conv_reference``, ``routed_linear_reference``)
-or the CuPy kernels (``routed_kernel``), chosen by :mod:`.backend`. Arguments are checked
-first (:mod:`.checks`), so bad input fails before any kernel runs.
+or, for the convolution, the CuPy kernels (``routed_kernel``), chosen by :mod:`.backend`.
+Arguments are checked first (:mod:`.checks`), so bad input fails before any kernel runs, and
+under autocast the inputs are cast once and the body runs in one dtype (:mod:`.autocast`).
 """
 from __future__ import annotations
 
 import torch
 from torch.autograd.function import once_differentiable
 
-from . import routed_conv_reference, routed_linear_reference
+from . import autocast, routed_conv_reference, routed_linear_reference
 from .backend import choose
 from .checks import check_backend, conv_geometry, linear_groups
 
@@ -25,66 +26,76 @@ def _kernel_module():
     return routed_kernel
 
 
-class _ConvImpl:
-    """forward/backward of a routed convolution on one backend, geometry bound in."""
+class _ConvReference:
+    """The reference routed convolution, geometry bound in; it saves nothing for backward."""
 
-    def __init__(self, module, g):
-        self.module, self.g = module, g
+    def __init__(self, g):
+        self.g = g
+
+    def forward(self, x, weight, bias, route, in_route):
+        return routed_conv_reference.forward(x, weight, bias, route, in_route, self.g), None
+
+    def backward(self, grad_out, x, weight, bias, route, in_route, saved, needs):
+        return routed_conv_reference.backward(grad_out, x, weight, bias, route, in_route,
+                                              self.g, needs)
+
+
+class _ConvKernel:
+    """The kernel routed convolution; forward's plan is what backward reuses."""
+
+    def __init__(self, g):
+        self.g, self.module = g, _kernel_module()
 
     def forward(self, x, weight, bias, route, in_route):
         return self.module.forward(x, weight, bias, route, in_route, self.g)
 
-    def backward(self, grad_out, x, weight, bias, route, in_route, needs):
-        return self.module.backward(grad_out, x, weight, bias, route, in_route, self.g, needs)
+    def backward(self, grad_out, x, weight, bias, route, in_route, saved, needs):
+        return self.module.backward(grad_out, x, weight, bias, route, in_route, self.g, saved,
+                                    needs)
 
 
-class _LinearImpl:
-    """The reference routed linear layer (its own file: a product is cheap, calls are not)."""
+class _Linear:
+    """The routed linear layer: the reference, whose products are GEMMs on any device."""
 
-    forward = staticmethod(routed_linear_reference.forward)
-    backward = staticmethod(routed_linear_reference.backward)
+    @staticmethod
+    def forward(x, weight, bias, route, in_route):
+        return routed_linear_reference.forward(x, weight, bias, route, in_route), None
 
-
-class _LinearAsConv:
-    """A linear layer as the 1x1 convolution of a 1x1 image (the kernel path)."""
-
-    def __init__(self, conv_impl):
-        self.conv = conv_impl
-
-    def forward(self, x, weight, bias, route, in_route):
-        return self.conv.forward(x[:, :, None, None], weight[:, :, None, None], bias, route,
-                                 in_route).flatten(1)
-
-    def backward(self, grad_out, x, weight, bias, route, in_route, needs):
-        gx, gw, gb = self.conv.backward(grad_out[:, :, None, None], x[:, :, None, None],
-                                        weight[:, :, None, None], bias, route, in_route, needs)
-        return (None if gx is None else gx.flatten(1), None if gw is None else gw.flatten(1), gb)
+    @staticmethod
+    def backward(grad_out, x, weight, bias, route, in_route, saved, needs):
+        return routed_linear_reference.backward(grad_out, x, weight, bias, route, in_route,
+                                                needs)
 
 
 class RoutedFunction(torch.autograd.Function):
-    """Autograd for both ops: saves the inputs, asks the implementation for the gradients."""
+    """Autograd for both ops: saves the inputs and what the implementation keeps from forward
+    (the kernel path's plan), and asks the implementation for the gradients."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, route, in_route, impl):
         ctx.impl = impl
         ctx.save_for_backward(x, weight, bias, route, in_route)
-        return impl.forward(x, weight, bias, route, in_route)
+        y, ctx.kept = impl.forward(x, weight, bias, route, in_route)
+        return y
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
         x, weight, bias, route, in_route = ctx.saved_tensors
-        gx, gw, gb = ctx.impl.backward(grad_out.contiguous(), x, weight, bias, route, in_route,
-                                       ctx.needs_input_grad[:3])
+        with autocast.disabled(grad_out.device.type):   # backward may run inside autocast too
+            gx, gw, gb = ctx.impl.backward(grad_out.contiguous(), x, weight, bias, route,
+                                           in_route, ctx.kept, ctx.needs_input_grad[:3])
         return gx, gw, gb, None, None, None
 
 
 def _apply(impl, x, weight, bias, route, in_route):
+    """Run ``impl`` with autocast off (the inputs were cast already: see :mod:`.autocast`)."""
     needs_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, weight, bias))
-    if not needs_grad:   # inference: skip the autograd bookkeeping (it shows at batch 1)
-        return impl.forward(x, weight, bias, route, in_route)
-    return RoutedFunction.apply(x, weight, bias, route, in_route, impl)
+    with autocast.disabled(x.device.type):
+        if not needs_grad:   # inference: skip the autograd bookkeeping (it shows at batch 1)
+            return impl.forward(x, weight, bias, route, in_route)[0]
+        return RoutedFunction.apply(x, weight, bias, route, in_route, impl)
 
 
 def routed_conv2d(x, weight, bias, route, *, in_route=None, stride=1, padding=0, tile=None,
@@ -102,11 +113,13 @@ def routed_conv2d(x, weight, bias, route, *, in_route=None, stride=1, padding=0,
     previous layer did not compute them) are not read.
     Returns y [B, C_out, H_out, W_out]. Only active (sample, group, tile) items are computed,
     and gradients flow through them only. ``backend``: "auto", "reference" or "kernel".
+    Under ``torch.autocast`` it runs in the autocast dtype, as ``F.conv2d`` does; float16 has
+    no kernel, so "auto" runs it on the reference.
     """
     check_backend(backend)
     g = conv_geometry(x, weight, bias, route, in_route, stride, padding, tile)
-    which = choose(backend, x)
-    impl = _ConvImpl(routed_conv_reference if which == "reference" else _kernel_module(), g)
+    x, weight, bias = autocast.cast_inputs(x.device.type, x, weight, bias)
+    impl = _ConvReference(g) if choose(backend, x) == "reference" else _ConvKernel(g)
     return _apply(impl, x, weight, bias, route, in_route)
 
 
@@ -119,13 +132,13 @@ def routed_linear(x, weight, bias, route, *, in_route=None, backend: str = "auto
     x [B, F_in]; weight [F_out, F_in]; bias [F_out] or None; route bool [B, G] (F_out split in
     G equal blocks); in_route optional bool [B, G_in] (input blocks that are zero and not read).
     Returns y [B, F_out], exact zeros in the blocks that are off.
+
+    On every device this runs on matrix products (``F.linear``, ``torch.bmm``): on a GPU those
+    are cuBLAS GEMMs, which routing kernels around 1x1 convolutions could only slow down. So
+    ``backend="kernel"`` only checks that the tensors are on a GPU.
     """
     check_backend(backend)
     linear_groups(x, weight, bias, route, in_route)
-    if choose(backend, x) == "reference":
-        impl = _LinearImpl()
-    else:
-        g = conv_geometry(x[:, :, None, None], weight[:, :, None, None], bias, route,
-                          in_route, 1, 0, None)
-        impl = _LinearAsConv(_ConvImpl(_kernel_module(), g))
-    return _apply(impl, x, weight, bias, route, in_route)
+    x, weight, bias = autocast.cast_inputs(x.device.type, x, weight, bias)
+    choose(backend, x, kernel_dtypes=None)   # validates the request; no CuPy kernel to pick
+    return _apply(_Linear, x, weight, bias, route, in_route)

@@ -9,141 +9,148 @@ the multiply is an ordinary dense convolution once the active items are stacked,
 convolutions (implicit GEMM on tensor cores, tuned per architecture) are far beyond what a
 readable kernel reaches; a fused routed kernel would have to rebuild that tuning to win. What
 cuDNN cannot do is the routing, which is pure data movement and so is cheap and simple to
-write: compact the route into item lists, gather patches, scatter tiles. The cost is one extra
-read and write of the active data and one host synchronisation per call (cuDNN needs the
-item counts on the host to size its batches).
+write: gather patches, scatter tiles (``routing.cu``). The cost is one extra read and write of
+the active data, and one host synchronisation per forward: cuDNN needs the item counts on the
+host to size its batches (``routed_plan``, which backward reuses).
 
-The work is cut by (input group i, output group j) pairs; without ``in_route`` there is one
-input group. Every pair's items are computed by one cuDNN call and added into an output that
-``init_output`` filled with the bias (on) or zeros (off). For a trellis this is exactly the
-active work; for a sample with several input groups on, the pairs' products are summed.
+Forward writes every output element once: off items and items that read no input are filled,
+every unit's convolution result is written over its items (or, on the pair path, added after
+the bias fill). Backward gathers each unit's output gradient, runs cuDNN's convolution
+backward on it, and scatters the patch gradients; with tiles they go to a buffer of patches
+that ``F.fold`` sums (a gather: deterministic, no atomics anywhere). The bias gradient is a
+masked sum in PyTorch.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from . import cuda, routed_plan
 from .checks import Geometry
-from .routed_conv_reference import all_on
-from .cuda import kernel, launch
+from .kernel_args import acc_dtype
 
 SRC = "routing.cu"
 
 
 def _k(name, t):
-    return kernel(SRC, name, t.dtype, t.device)
+    return cuda.kernel(SRC, name, t.dtype, t.device)
 
 
-def _columns(route, in_route, g: Geometry) -> torch.Tensor:
-    """Item mask [B, G_in * G, tiles]: column i * G + j holds the items of pair (i, j)."""
-    r = route.reshape(g.batch, 1, g.groups, -1)
-    if in_route is None:
-        return r.reshape(g.batch, g.groups, -1).contiguous()
-    return (in_route[:, :, None, None] & r).reshape(g.batch, g.in_groups * g.groups, -1)\
-        .contiguous()
-
-
-def _compact(route, in_route, g: Geometry):
-    """Active items of each (i, j) pair: items [P, B*tiles] (int32), counts on the host."""
-    mask = _columns(route, in_route, g)
-    columns, tiles = mask.shape[1], mask.shape[2]
-    items = torch.empty(columns, g.batch * tiles, dtype=torch.int32, device=route.device)
-    counts = torch.empty(columns, dtype=torch.int32, device=route.device)
-    compact = kernel(SRC, "compact_items", torch.float32, route.device)   # not a template
-    launch(compact, 0,
-           (mask, g.batch, columns, tiles, items, counts), route.device, blocks=columns)
-    return items, counts.tolist()   # the one host synchronisation
-
-
-def _patch_args(g: Geometry):
-    """Where item patches come from: tiles carry halo and padding, channel routing reads the
-    whole image and lets cuDNN pad."""
+def _patch_geometry(g: Geometry):
+    """(patch size, step between tiles, padding the gather applies, padding cuDNN applies):
+    tiles carry their halo and padding; channel routing gathers whole images, cuDNN pads."""
     (th, tw), (sh, sw) = g.tile, g.stride
     if g.spatial:
         return g.patch, (th * sh, tw * sw), g.padding, (0, 0)
     return g.in_hw, (0, 0), (0, 0), g.padding
 
 
-def _pairs(counts, g: Geometry):
-    for p, n in enumerate(counts):
-        if n:
-            yield p, n, p // g.groups, p % g.groups
+def _rows(u: routed_plan.Unit, g: Geometry) -> slice:
+    return slice(u.j * g.group_out, (u.j + 1) * g.group_out)
 
 
-def _gather_patches(x, items_p, n, i, g: Geometry):
-    (ph, pw), (step_h, step_w), (pad_h, pad_w), _ = _patch_args(g)
-    c_sel = g.group_in
-    out = x.new_empty(n, c_sel, ph, pw)
-    launch(_k("gather_patches", x), out.numel(),
-           (x, items_p, n, g.grid[0] * g.grid[1], g.grid[1], g.c_in, *g.in_hw, i * c_sel, c_sel,
-            ph, pw, step_h, step_w, pad_h, pad_w, out), x.device)
+def _unit_weight(weight, u: routed_plan.Unit, g: Geometry):
+    w = weight[_rows(u, g)]
+    return w[:, u.c0:u.c0 + u.c_sel] if u.chans is None else w.index_select(1, u.chans)
+
+
+def _gather_patches(x, u: routed_plan.Unit, g: Geometry) -> torch.Tensor:
+    (ph, pw), (step_h, step_w), (pad_h, pad_w), _ = _patch_geometry(g)
+    n = len(u.items)
+    out = x.new_empty(n, u.c_sel, ph, pw)
+    cuda.launch(_k("gather_patches", x), *cuda.plane_shape(n, u.c_sel, ph, pw), x, u.items,
+                g.c_in, *g.in_hw, u.chans, u.c0, u.c_sel, ph, pw, step_h, step_w, pad_h, pad_w,
+                out)
     return out
 
 
-def _tile_args(g: Geometry, j):
-    return (g.grid[0] * g.grid[1], g.grid[1], g.c_out, j * g.group_out, g.group_out,
-            *g.tile, *g.out_hw)
+def _tile_args(g: Geometry):
+    return (g.c_out, g.group_out, *g.tile, *g.out_hw)
 
 
-def _weight(weight, i, j, g: Geometry):
-    return weight[j * g.group_out:(j + 1) * g.group_out, i * g.group_in:(i + 1) * g.group_in]
+def _fill(y, fill: routed_plan.Fill, bias, g: Geometry) -> None:
+    cuda.launch(_k("fill_tiles", y), *cuda.plane_shape(len(fill.items), g.group_out, *g.tile),
+                fill.items, *_tile_args(g), bias if fill.with_bias else None, y)
 
 
-def forward(x, weight, bias, route, in_route, g: Geometry) -> torch.Tensor:
-    if all_on(route, in_route):        # nothing to route: the ordinary convolution
-        return F.conv2d(x, weight, bias, g.stride, g.padding)
-    x, route = x.contiguous(), route.contiguous()
-    y = x.new_empty(g.batch, g.c_out, *g.out_hw)
-    launch(_k("init_output", x), y.numel(),
-           (y, route, bias.contiguous() if bias is not None else y, bias is not None, g.batch,
-            g.c_out, g.groups, *g.out_hw, *g.tile), x.device)
-    items, counts = _compact(route, in_route, g)
-    conv_pad = _patch_args(g)[3]
-    for p, n, i, j in _pairs(counts, g):
-        patches = _gather_patches(x, items[p], n, i, g)
-        tiles = F.conv2d(patches, _weight(weight, i, j, g), None, g.stride, conv_pad)
-        launch(_k("scatter_tiles_add", x), tiles.numel(),
-               (tiles.contiguous(), items[p], n, *_tile_args(g, j), y), x.device)
-    return y
+def forward(x, weight, bias, route, in_route, g: Geometry):
+    """y [B, C_out, H_out, W_out], and the plan that backward reuses."""
+    plan = routed_plan.make(route, in_route, g, x.dtype)
+    if plan.all_on:                    # nothing to route: the ordinary convolution
+        return F.conv2d(x, weight, bias, g.stride, g.padding), plan
+    x = x.contiguous()
+    bias = bias.contiguous() if bias is not None else None
+    y = x.new_empty(g.batch, g.c_out, *g.out_hw)   # every element is written below
+    for fill in plan.fills:
+        _fill(y, fill, bias, g)
+    conv_pad = _patch_geometry(g)[3]
+    for u in plan.units:
+        b = None if (bias is None or u.accumulate) else bias[_rows(u, g)]
+        tiles = F.conv2d(_gather_patches(x, u, g), _unit_weight(weight, u, g), b, g.stride,
+                         conv_pad).contiguous()
+        cuda.launch(_k("scatter_tiles", x), *cuda.plane_shape(len(u.items), g.group_out,
+                                                               *g.tile),
+                    tiles, u.items, *_tile_args(g), int(u.accumulate), y)
+    return y, plan
 
 
-def backward(grad_y, x, weight, bias, route, in_route, g: Geometry, needs=(True,) * 3):
+def _bias_grad(grad_y, route, g: Geometry) -> torch.Tensor:
+    """dL/dbias: grad_y summed over the outputs whose route bit is on (a masked sum)."""
+    (n_th, n_tw), (th, tw) = g.grid, g.tile
+    gy = grad_y.reshape(g.batch, g.groups, g.group_out, n_th, th, n_tw, tw)
+    on = route.reshape(g.batch, g.groups, 1, n_th, 1, n_tw, 1)
+    return (gy * on).sum((0, 3, 4, 5, 6), dtype=acc_dtype(grad_y.dtype)).flatten()
+
+
+def _fold(grads, g: Geometry) -> torch.Tensor:
+    """dL/dx from the tiles' patch gradients [B * Th * Tw, C_in, ph, pw]: F.fold sums the
+    overlapping halos into the padded input, then the padding is cut away."""
+    (ph, pw), (n_th, n_tw), (h, w), (pad_h, pad_w) = g.patch, g.grid, g.in_hw, g.padding
+    cols = grads.view(g.batch, n_th * n_tw, -1).transpose(1, 2)    # [B, C_in*ph*pw, tiles]
+    padded = F.fold(cols, (h + 2 * pad_h, w + 2 * pad_w), (ph, pw),
+                    stride=(g.tile[0] * g.stride[0], g.tile[1] * g.stride[1]))
+    return padded[:, :, pad_h:pad_h + h, pad_w:pad_w + w]
+
+
+def _dense_backward(grad_y, x, weight, bias, g: Geometry, needs):
+    return torch.ops.aten.convolution_backward(
+        grad_y, x, weight, [g.c_out] if bias is not None else None, list(g.stride),
+        list(g.padding), [1, 1], False, [0, 0], 1, list(needs))
+
+
+def backward(grad_y, x, weight, bias, route, in_route, g: Geometry, plan, needs=(True,) * 3):
+    """Gradients (x, weight, bias) through the plan's units; no host synchronisation."""
     need_x, need_w, need_b = needs[0], needs[1], needs[2] and bias is not None
-    if all_on(route, in_route):
-        return torch.ops.aten.convolution_backward(
-            grad_y, x, weight, [g.c_out] if bias is not None else None, list(g.stride),
-            list(g.padding), [1, 1], False, [0, 0], 1, [need_x, need_w, need_b])
-    x, route, grad_y = x.contiguous(), route.contiguous(), grad_y.contiguous()
-    acc = torch.float32 if x.dtype == torch.bfloat16 else x.dtype   # atomics sum in this type
-    gx = torch.zeros(x.shape, dtype=acc, device=x.device) if need_x else None
-    gw = torch.zeros_like(weight) if need_w else None
-    gb = None
-    if need_b:
-        gb = torch.empty(g.c_out, dtype=acc, device=x.device)   # one block per channel,
-        # THREADS (256) threads: bias_grad's shared array has 256 slots
-        launch(_k("bias_grad", x), 0, (grad_y, route, g.batch, g.c_out, g.groups, *g.out_hw,
-                                       *g.tile, gb), x.device, blocks=g.c_out)
-        gb = gb.to(bias.dtype)
+    if plan.all_on:
+        return _dense_backward(grad_y, x, weight, bias, g, (need_x, need_w, need_b))
+    gb = _bias_grad(grad_y, route, g).to(bias.dtype) if need_b else None
     if not (need_x or need_w):
-        return gx, gw, gb
-    items, counts = _compact(route, in_route, g)
-    (ph, pw), (step_h, step_w), (pad_h, pad_w), conv_pad = _patch_args(g)
-    for p, n, i, j in _pairs(counts, g):
-        w_ij = _weight(weight, i, j, g)
-        patches = _gather_patches(x, items[p], n, i, g)
+        return None, None, gb
+    x, grad_y = x.contiguous(), grad_y.contiguous()
+    acc = acc_dtype(x.dtype)
+    gw = torch.zeros(weight.shape, dtype=acc, device=x.device) if need_w else None
+    (ph, pw), _, _, conv_pad = _patch_geometry(g)
+    slots, (n_th, n_tw) = g.batch * g.grid[0] * g.grid[1], g.grid
+    grads = torch.zeros(slots, g.c_in, ph, pw, dtype=acc, device=x.device) if need_x else None
+    for u in plan.units:
+        n = len(u.items)
+        w_u = _unit_weight(weight, u, g)
         tiles = x.new_empty(n, g.group_out, *g.tile)
-        launch(_k("gather_tiles", x), tiles.numel(),
-               (grad_y, items[p], n, *_tile_args(g, j), tiles), x.device)
+        cuda.launch(_k("gather_tiles", x), *cuda.plane_shape(n, g.group_out, *g.tile),
+                    grad_y, u.items, *_tile_args(g), tiles)
         g_patches, g_w, _ = torch.ops.aten.convolution_backward(
-            tiles, patches, w_ij, None, list(g.stride), list(conv_pad), [1, 1], False, [0, 0], 1,
-            [need_x, need_w, False])
-        if need_w:
-            gw[j * g.group_out:(j + 1) * g.group_out,
-               i * g.group_in:(i + 1) * g.group_in] = g_w
+            tiles, _gather_patches(x, u, g), w_u, None, list(g.stride), list(conv_pad),
+            [1, 1], False, [0, 0], 1, [need_x, need_w, False])
+        if need_w and u.chans is None:
+            gw[_rows(u, g), u.c0:u.c0 + u.c_sel] += g_w
+        elif need_w:
+            gw[_rows(u, g)].index_add_(1, u.chans, g_w.to(acc))
         if need_x:
-            launch(_k("scatter_patches_add", x), g_patches.numel(),
-                   (g_patches.contiguous(), items[p], n, g.grid[0] * g.grid[1], g.grid[1],
-                    g.c_in, *g.in_hw, i * g.group_in, g.group_in, ph, pw, step_h, step_w,
-                    pad_h, pad_w, gx), x.device)
-    return (gx.to(x.dtype) if need_x else None), gw, gb
-
+            cuda.launch(_k("scatter_patches", x), *cuda.plane_shape(n, u.c_sel, ph, pw),
+                        g_patches.contiguous(), u.items, n_th, n_tw, g.c_in, u.chans, u.c0,
+                        u.c_sel, ph, pw, grads)
+    gx = None
+    if need_x:
+        gx = _fold(grads, g) if g.spatial else grads
+        gx = gx.to(x.dtype).contiguous()
+    return gx, (gw.to(weight.dtype) if need_w else None), gb
