@@ -106,3 +106,18 @@ def play(draw, **controls):
         draw(**{name: initial(c) for name, c in controls.items()})
         return None
     return ipywidgets.interact(draw, **controls)
+
+
+def table(df, digits: int = 2):
+    """``df`` styled for reading (every chapter's tables): counts and large numbers with
+    thousands separators, the rest with ``digits`` decimals, never scientific notation."""
+    import pandas as pd
+
+    fmt = {}
+    for col in df.columns:
+        kind = pd.api.types
+        if not kind.is_numeric_dtype(df[col]) or kind.is_bool_dtype(df[col]):
+            continue
+        large = kind.is_integer_dtype(df[col]) or df[col].abs().max() >= 1000
+        fmt[col] = "{:,.0f}" if large else f"{{:.{digits}f}}"
+    return df.style.format(fmt)

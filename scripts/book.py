@@ -47,8 +47,16 @@ def execute_chapter(nb: Path, profile: str = "quick", out_dir: Path = EXECUTED) 
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
+        if cell.cell_type == "code":   # the kernel's own warnings are not the chapter's output
+            cell.outputs = [o for o in cell.outputs if not _kernel_noise(o)]
     nbformat.write(book, out)
     return out
+
+
+def _kernel_noise(output) -> bool:
+    """A stream output that only carries a warning of the kernel's transport."""
+    return output.get("output_type") == "stream" and output.get("name") == "stderr" and \
+        "running over TCP without encryption" in output.get("text", "")
 
 
 def stage(executed: Path = EXECUTED) -> Path:
@@ -78,7 +86,8 @@ def build(executed: Path = EXECUTED) -> Path:
     cmd = [str(jb), "build", str(src), "--path-output", str(ROOT), "-W", "--keep-going"]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
-        raise RuntimeError(f"jupyter-book build failed ({res.returncode}):\n{res.stdout[-6000:]}\n{res.stderr[-6000:]}")
+        raise RuntimeError(f"jupyter-book build failed ({res.returncode}):\n"
+                           f"{res.stdout[-6000:]}\n{res.stderr[-6000:]}")
     return html / "index.html"
 
 

@@ -1,5 +1,6 @@
 """The book as a test: every chapter executes in the quick profile, the book builds from those
 executed notebooks, and each chapter's page holds its figures. Runs in book order."""
+import html as html_lib
 import re
 import subprocess
 
@@ -68,3 +69,18 @@ def test_chapter_page_holds_its_figures(nb):
         assert (page.parent / src).resolve().is_file(), f"{nb.stem}: image {src} missing"
     assert "# Parameters" not in html, "the injected-parameters cell is visible"
     assert "Traceback" not in html
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("nb", CHAPTERS, ids=ids)
+def test_chapter_page_reads_well(nb):
+    """No code line on the page is cut off at the column's edge (90 characters), and the
+    plotting and bookkeeping code is folded away (at least one folded input)."""
+    page = (book.ROOT / "_build" / "html" / "chapters" / f"{nb.stem}.html").read_text()
+    assert "tag_hide-input" in page, f"{nb.name}: no folded (hide-input) cell on the page"
+    wide = []
+    for block in re.findall(r'<div class="cell_input.*?<pre>(.*?)</pre>', page, re.S):
+        text = html_lib.unescape(re.sub(r"<[^>]+>", "", block))
+        wide += [line for line in text.splitlines() if len(line) > 90]
+    assert not wide, f"{nb.name}: {len(wide)} code lines wider than 90 characters: {wide[:3]}"
+    assert "running over TCP" not in page
