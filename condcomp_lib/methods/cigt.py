@@ -20,6 +20,7 @@ Afterwards they are the router's argmax, except for a share of random routes whi
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -27,8 +28,10 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .. import cost
 from ..models import THICK, LeNetWidths
-from ..nn import RoutedConv2d, RoutedLinear
+from ..nn import PathConv2d, PathLinear
+from ..ops import BlockCost, Dispatch, routed_conv2d, routed_linear
 
 EPS = 1e-30   # inside the logs, as in the authors' code
 
@@ -120,7 +123,8 @@ def one_hot_route(idx: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def path_relu_pool(y: torch.Tensor, route: torch.Tensor, k: int):
-    """ReLU and 2x2 max pooling of each sample's own channel group only.
+    """ReLU and 2x2 max pooling of each sample's own channel group only (the per-layer
+    reference, :meth:`LeNetCIGT.run_per_layer`).
 
     y [B, C, H, W] is a routed layer's output, zero outside group ``route`` [B]. The path's
     non-linearity and pooling are part of the path, so they too run on C/k channels, not C.
@@ -140,7 +144,16 @@ class LeNetCIGT(nn.Module):
     ``forward(x)`` returns the logits; :meth:`run` also returns the router probabilities and
     the routes. Routing mode is set by :meth:`set_step` during training: random routes
     during warm-up, then argmax with a share ``random_share`` of random routes; in eval mode
-    always the argmax."""
+    always the argmax.
+
+    Execution (chapter 5): each routed block runs through one
+    :class:`~condcomp_lib.ops.Dispatch`. Block 1 (conv2) dispatches on the route of router 1;
+    block 2 (conv3, fc1, fc2, classifier) on the pair (path of block 1, path of block 2),
+    since conv3 reads the channels of the sample's block-1 path. Each bucket runs its path as
+    a small dense network on the path's own weights (:class:`~condcomp_lib.nn.PathConv2d`,
+    :class:`~condcomp_lib.nn.PathLinear`). ``strategy`` ("auto", "buckets" or "dense")
+    is handed to the dispatches; :meth:`run_per_layer` is the per-layer routed execution on
+    the wide weights, kept as the reference."""
 
     paths = (1, 2, 4)
 
@@ -153,15 +166,16 @@ class LeNetCIGT(nn.Module):
         self.schedule, self.random_share = schedule, random_share
         self.conv1 = nn.Conv2d(1, w.conv1, 5, padding=2)               # block 0, shared
         self.router1 = Router(w.conv1, 14, pool_strides[0], k1)
-        self.conv2 = RoutedConv2d(w.conv1, w.conv2, 5, padding=2)      # block 1: k1 groups
+        self.conv2 = PathConv2d(w.conv1, w.conv2, 5, k1, padding=2)    # block 1: k1 paths
         self.router2 = Router(w.conv2 // k1, 7, pool_strides[1], k2)
-        self.conv3 = RoutedConv2d(w.conv2, w.conv3, 1)                 # block 2: k2 groups
-        self.fc1 = RoutedLinear(w.conv3 * 3 * 3, w.fc1)
-        self.fc2 = RoutedLinear(w.fc1, w.fc2)
-        self.leaves = RoutedLinear(w.fc2, k2 * num_classes)            # a classifier per leaf
+        self.conv3 = PathConv2d(w.conv2, w.conv3, 1, k2, in_paths=k1)  # block 2: k1 x k2 pairs
+        self.fc1 = PathLinear(w.conv3 * 3 * 3, w.fc1, k2)
+        self.fc2 = PathLinear(w.fc1, w.fc2, k2)
+        self.leaves = PathLinear(w.fc2, k2 * num_classes, k2)         # a classifier per leaf
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.forced_routes = None   # for experiments: a list of two long [B] route tensors
+        self.strategy = "auto"
 
     # -- routing ---------------------------------------------------------------------------
     @property
@@ -191,21 +205,91 @@ class LeNetCIGT(nn.Module):
             route = self.forced_routes[level].to(route.device)
         return probs, route
 
+    # -- the blocks, one path at a time ----------------------------------------------------
+    def block1(self, h0: torch.Tensor, i: int) -> torch.Tensor:
+        """Path i of block 1: [n, 32, 14, 14] -> its own channels [n, 32, 7, 7] (thick)."""
+        return F.max_pool2d(F.relu(self.conv2(h0, i)), 2)
+
+    def block2(self, h1: torch.Tensor, i: int, j: int) -> torch.Tensor:
+        """Path j of block 2 fed by path i of block 1: [n, 32, 7, 7] -> logits [n, classes]."""
+        h = F.max_pool2d(F.relu(self.conv3(h1, j, i)), 2).flatten(1)   # [n, 32 * 3 * 3]
+        h = self.dropout(F.relu(self.fc1(h, j)))                         # [n, 128]
+        h = self.dropout(F.relu(self.fc2(h, j)))                         # [n, 64]
+        return self.leaves(h, j)                                         # [n, classes]
+
+    # -- the same blocks, dense: every path on every sample, each keeps its own --------------
+    def dense_block1(self, h0: torch.Tensor, r1: torch.Tensor) -> torch.Tensor:
+        """Block 1 with the wide conv2 on every sample, then each sample's own path."""
+        y = F.conv2d(h0, self.conv2.wide_weight(), self.conv2.wide_bias(), padding=2)
+        cost.report(self.paths[1] * self.conv2.path_macs(y.shape[2:]))
+        y = F.max_pool2d(F.relu(y), 2)                                 # [B, 64, 7, 7]
+        b, c, h, w = y.shape
+        return y.view(b, self.paths[1], c // self.paths[1], h, w)[torch.arange(b), r1]
+
+    def dense_block2(self, h1: torch.Tensor, r1: torch.Tensor, r2: torch.Tensor):
+        """Block 2 with the wide conv3 (fed by each sample's own block-1 path, zeros
+        elsewhere) and every fully connected path on every sample; each keeps its own leaf."""
+        (_, k1, k2), b = self.paths, len(h1)
+        rows = torch.arange(b, device=h1.device)
+        wide = h1.new_zeros(b, k1, *h1.shape[1:])
+        wide[rows, r1] = h1                                            # [B, k1, 32, 7, 7]
+        y = F.conv2d(wide.flatten(1, 2), self.conv3.wide_weight(), self.conv3.wide_bias())
+        cost.report(k1 * k2 * self.conv3.path_macs(y.shape[2:]))
+        h = F.max_pool2d(F.relu(y), 2).flatten(1)                      # [B, 128 * 3 * 3]
+        h = self.dropout(F.relu(self.fc1.forward_all(h)))              # [B, 512]
+        h = self.dropout(F.relu(self.fc2.forward_all(h)))              # [B, 256]
+        logits = self.leaves.forward_all(h).view(b, k2, self.num_classes)
+        return logits[rows, r2]
+
+    def _costs(self) -> tuple[BlockCost, BlockCost]:
+        """What one sample costs in each block, for the dispatch's cost model."""
+        (_, k1, k2), c3 = self.paths, self.conv3.path_macs((7, 7))
+        p1 = self.conv2.path_macs((14, 14))
+        p2 = c3 + sum(m.path_macs() for m in (self.fc1, self.fc2, self.leaves))
+        return (BlockCost(p1, 3, k1 * p1, 6),
+                BlockCost(p2, 11, k1 * k2 * c3 + k2 * (p2 - c3), 16))
+
     # -- the trellis -----------------------------------------------------------------------
     def run(self, x: torch.Tensor) -> CIGTOutput:
+        _, k1, k2 = self.paths
+        cost1, cost2 = self._costs()
+        h0 = F.max_pool2d(F.relu(self.conv1(x)), 2)                   # [B, 32, 14, 14]
+        p1, r1 = self.choose(self.router1(h0), 0)
+        d1 = Dispatch(r1, k1)
+        h1 = d1.run(h0, [functools.partial(self.block1, i=i) for i in range(k1)],
+                    dense=lambda h: self.dense_block1(h, r1), cost=cost1,
+                    strategy=self.strategy)                        # [B, 32, 7, 7]
+        p2, r2 = self.choose(self.router2(h1), 1)                     # the router sees its path
+        d2 = Dispatch(r1 * k2 + r2, k1 * k2)                          # one bucket per pair
+        pairs = [functools.partial(self.block2, i=i, j=j) for i in range(k1) for j in range(k2)]
+        logits = d2.run(h1, pairs, dense=lambda h: self.dense_block2(h, r1, r2), cost=cost2,
+                        strategy=self.strategy)                    # [B, classes]
+        return CIGTOutput(logits, [p1, p2], [r1, r2])
+
+    def run_per_layer(self, x: torch.Tensor) -> CIGTOutput:
+        """The reference: every routed layer gathers and scatters on its own (the routed
+        primitives on the wide weights), as the network ran before dispatching per block.
+        Same routes, same logits as :meth:`run`; slower, and it reports no MACs."""
         _, k1, k2 = self.paths
         b = len(x)
         h0 = F.max_pool2d(F.relu(self.conv1(x)), 2)                   # [B, 32, 14, 14]
         p1, r1 = self.choose(self.router1(h0), 0)
         m1 = one_hot_route(r1, k1)                                    # [B, 2]
-        h1, own1 = path_relu_pool(self.conv2(h0, m1), r1, k1)         # [B, 64, 7, 7], [B, 32, 7, 7]
-        p2, r2 = self.choose(self.router2(own1), 1)                   # the router sees its path
+        y = routed_conv2d(h0, self.conv2.wide_weight(), self.conv2.wide_bias(), m1, padding=2,
+                          strategy="routed")
+        h1, own1 = path_relu_pool(y, r1, k1)                          # [B, 64, 7, 7], [B, 32, 7, 7]
+        p2, r2 = self.choose(self.router2(own1), 1)
         m2 = one_hot_route(r2, k2)                                    # [B, 4]
-        h2, _ = path_relu_pool(self.conv3(h1, m2, in_route=m1), r2, k2)   # [B, 128, 3, 3]
+        y = routed_conv2d(h1, self.conv3.wide_weight(), self.conv3.wide_bias(), m2,
+                          in_route=m1, strategy="routed")
+        h2, _ = path_relu_pool(y, r2, k2)                             # [B, 128, 3, 3]
         # flattening keeps each channel group's 3*3 features contiguous: group j is block j
-        h = self.dropout(F.relu(self.fc1(h2.flatten(1), m2, in_route=m2)))   # [B, 512]
-        h = self.dropout(F.relu(self.fc2(h, m2, in_route=m2)))              # [B, 256]
-        all_leaves = self.leaves(h, m2, in_route=m2).view(b, k2, self.num_classes)
+        h = h2.flatten(1)
+        for layer in (self.fc1, self.fc2):
+            h = self.dropout(F.relu(routed_linear(h, layer.wide_weight(), layer.wide_bias(),
+                                                  m2, in_route=m2, strategy="routed")))
+        all_leaves = routed_linear(h, self.leaves.wide_weight(), self.leaves.wide_bias(), m2,
+                                   in_route=m2, strategy="routed").view(b, k2, self.num_classes)
         logits = all_leaves[torch.arange(b, device=x.device), r2]     # [B, classes]
         return CIGTOutput(logits, [p1, p2], [r1, r2])
 
