@@ -111,12 +111,14 @@ def test_the_choice_never_changes_results(batch, frac):
 
 def test_the_cost_model_routes_what_saves_time_and_not_what_cannot():
     # the benchmark's large cases: a quarter of the work saves plenty
-    assert cost_model.linear_pays(256, 512, 512, 0.25 * 256 * 512 * 512, 512, 4)
-    assert cost_model.linear_pays(1, 2048, 2048, 0.25 * 2048 * 2048, 2, 4)
+    macs = 256 * 512 * 512
+    assert cost_model.linear_pays(256, 512, 512, macs / 4, 512 * 512, 1.0, False, 4)
+    assert cost_model.linear_pays(256, 512, 512, macs / 16, 1024 * 64, 1.0, True, 4)
+    assert cost_model.linear_pays(1, 2048, 2048, 2048 * 2048 / 4, 4096, 0.25, False, 4)
     # everything on: nothing saved, and the routed path only adds
-    assert not cost_model.linear_pays(256, 512, 512, 256 * 512 * 512, 2048, 4)
+    assert not cost_model.linear_pays(256, 512, 512, macs, 2048 * 512, 1.0, False, 4)
     # a tiny layer at batch 16: the calls cost more than the arithmetic
-    assert not cost_model.linear_pays(16, 32, 32, 0.5 * 16 * 32 * 32, 32, 4)
+    assert not cost_model.linear_pays(16, 32, 32, 16 * 32 * 32 / 2, 32 * 32, 1.0, False, 4)
 
 
 def test_unknown_strategy_is_a_value_error():

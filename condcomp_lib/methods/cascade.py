@@ -1,9 +1,8 @@
 """Network selection (Bolukbasi et al.): a cascade of whole networks, cheap to expensive.
 
 Used by chapter 2. The exit rules, the output type and the ledger of who left where are
-those of early exit (:mod:`.exit_rules`, :mod:`.exits`): a cascade is an early-exit network
-whose "exits" are complete networks.
-"""
+those of early exit (:mod:`.exit_rules`, :mod:`.exits`): a cascade is an early-exit
+network whose "exits" are complete networks."""
 from __future__ import annotations
 
 import contextlib
@@ -18,11 +17,11 @@ from .exits import Exiting, ExitLedger, ExitOutput
 
 class Cascade(Exiting):
     """Network selection (Bolukbasi et al.): whole networks from cheap to expensive. After
-    network n the rule decides, per sample, whether to stop with its prediction or to pay for
-    network n + 1; only the samples that go on run the next network (compacted, with
+    network n the rule decides, per sample, whether to stop with its prediction or to pay
+    for network n + 1; only the samples that go on run the next network (compacted, with
     ``cost.sample_index`` so that realized MACs land on the right samples). Returns an
-    :class:`ExitOutput`; ``exit_index`` n means "stopped after network n". Used by
-    chapter 2."""
+    :class:`ExitOutput`; ``exit_index`` n means "stopped after network n". Used by chapter
+    2."""
 
     def __init__(self, nets: list[nn.Module], rule: ExitRule | None = None):
         super().__init__()

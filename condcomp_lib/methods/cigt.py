@@ -1,22 +1,28 @@
 """CIGT: the Conditional Information Gain Trellis (Bicici, Meral and Akarun, 2024).
 
-Used by chapter 4. The network is the LeNet of chapter 0 cut into three blocks with [1, 2, 4]
-paths. Block 0 (conv1) is shared. Block 1 (conv2) has 2 paths and block 2 (conv3, fc1, fc2
-and the classifier) has 4. As in the authors' code, the paths of a block are *channel groups
-of one wide layer*: the union of all paths is the thick LeNet (32/64/128 conv, 512/256 fc),
-and one path is the thin one (32/32/32, 128/64).
+Used by chapter 4 (the method) and chapter 5 (its execution). The network is the LeNet of
+chapter 0 cut into three blocks with [1, 2, 4] paths. Block 0 (conv1) is shared. Block 1
+(conv2) has 2 paths and block 2 (conv3, fc1, fc2 and the classifier) has 4. As in the
+authors' code, the paths of a block are *channel groups of one wide layer*: the union of
+all paths is the thick LeNet (32/64/128 conv, 512/256 fc), and one path is the thin one
+(32/32/32, 128/64). Because any path of block 1 can feed any path of block 2, the
+execution graph is a trellis: a sample on path i of block 1 and path j of block 2 reads
+only channel group i into group j.
 
-After blocks 0 and 1 a *router* picks one path of the next block for every sample. The wide
-layers run through the routed primitives (:class:`~condcomp_lib.nn.RoutedConv2d`,
-:class:`~condcomp_lib.nn.RoutedLinear`), so a sample computes only its path: real savings,
-not masking. Because any path of block 1 can feed any path of block 2, the execution graph is
-a trellis. The cross-connections are the ``in_route`` of the routed layers: a sample on path i
-of block 1 and path j of block 2 reads only channel group i into group j.
+After blocks 0 and 1 a *router* picks one path of the next block for every sample, and
+each block runs through one :class:`~condcomp_lib.ops.Dispatch`: the samples are ordered
+by their path once, each path runs as a small dense network on its own weights, and the
+results go back in the batch's order once. A sample computes only its path: real savings,
+not masking. The wide layers are stored as the blocks their paths use
+(:class:`~condcomp_lib.nn.PathConv2d`, :class:`~condcomp_lib.nn.PathLinear`), so the
+parameter count is that of the usable parameters; :meth:`LeNetCIGT.run_per_layer` keeps
+the execution through the per-layer routed primitives as the reference.
 
 The routers are trained by the *information gain* of the minibatch's soft assignments
 (:func:`information_gain`), the classifier by cross-entropy on the sample's own leaf. The
-router temperature decays step by step (:func:`temperature`). During warm-up routes are random.
-Afterwards they are the router's argmax, except for a share of random routes while training.
+router temperature decays step by step (:func:`temperature`). During warm-up routes are
+random. Afterwards they are the router's argmax, except for a share of random routes while
+training.
 """
 from __future__ import annotations
 
@@ -39,12 +45,14 @@ EPS = 1e-30   # inside the logs, as in the authors' code
 # ---------------------------------------------------------------- information gain
 
 def entropy(p: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy in nats of a distribution given as any-shaped tensor of probabilities."""
+    """Shannon entropy in nats of a distribution given as any-shaped tensor of
+    probabilities."""
     return -(p * torch.log(p + EPS)).sum()
 
 
 def information_gain_of_table(joint: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
-    """IG = beta H(n) + H(c) - H(c, n) in nats, for a joint table p(c, n) [C, K] summing to 1.
+    """IG = beta H(n) + H(c) - H(c, n) in nats, for a joint table p(c, n) [C, K] summing
+    to 1.
 
     With beta = 1 this is the mutual information I(C; N). A beta above 1 rewards an even
     route marginal p(n), that is, balanced load across paths."""
@@ -77,8 +85,8 @@ def mutual_information_bits(labels: torch.Tensor, routes: torch.Tensor, n_classe
 
 @dataclass(frozen=True)
 class Schedule:
-    """Router temperature and warm-up. T = max(t0 * decay**(step - warmup), floor) after warm-up
-    (the decay starts when warm-up ends, as in the authors' TensorFlow code)."""
+    """Router temperature and warm-up. T = max(t0 * decay**(step - warmup), floor) after
+    warm-up (the decay starts when warm-up ends, as in the authors' TensorFlow code)."""
     t0: float = 25.0
     decay: float = 0.9999
     floor: float = 0.1
@@ -126,13 +134,14 @@ def path_relu_pool(y: torch.Tensor, route: torch.Tensor, k: int):
     """ReLU and 2x2 max pooling of each sample's own channel group only (the per-layer
     reference, :meth:`LeNetCIGT.run_per_layer`).
 
-    y [B, C, H, W] is a routed layer's output, zero outside group ``route`` [B]. The path's
-    non-linearity and pooling are part of the path, so they too run on C/k channels, not C.
-    Returns the full-width result [B, C, H/2, W/2] (zeros outside the path, as the next
-    routed layer's ``in_route`` expects) and the path's own channels [B, C/k, H/2, W/2]."""
+    y [B, C, H, W] is a routed layer's output, zero outside group ``route`` [B]. The
+    path's non-linearity and pooling are part of the path, so they too run on C/k
+    channels, not C. Returns the full-width result [B, C, H/2, W/2] (zeros outside the
+    path, as the next routed layer's ``in_route`` expects) and the path's own channels [B,
+    C/k, H/2, W/2]."""
     b, c, h, w = y.shape
     rows = torch.arange(b, device=y.device)
-    own = F.max_pool2d(F.relu(y.view(b, k, c // k, h, w)[rows, route]), 2)   # gather, pool
+    own = F.max_pool2d(F.relu(y.view(b, k, c // k, h, w)[rows, route]), 2)   # gather
     full = own.new_zeros(b, k, c // k, h // 2, w // 2)
     full[rows, route] = own                                                # scatter back
     return full.view(b, c, h // 2, w // 2), own
@@ -141,25 +150,26 @@ def path_relu_pool(y: torch.Tensor, route: torch.Tensor, k: int):
 class LeNetCIGT(nn.Module):
     """LeNet-CIGT with paths (1, 2, 4), the union of its paths being the LeNet ``widths``.
 
-    ``forward(x)`` returns the logits; :meth:`run` also returns the router probabilities and
-    the routes. Routing mode is set by :meth:`set_step` during training: random routes
-    during warm-up, then argmax with a share ``random_share`` of random routes; in eval mode
-    always the argmax.
+    ``forward(x)`` returns the logits; :meth:`run` also returns the router probabilities
+    and the routes. Routing mode is set by :meth:`set_step` during training: random routes
+    during warm-up, then argmax with a share ``random_share`` of random routes; in eval
+    mode always the argmax.
 
     Execution (chapter 5): each routed block runs through one
-    :class:`~condcomp_lib.ops.Dispatch`. Block 1 (conv2) dispatches on the route of router 1;
-    block 2 (conv3, fc1, fc2, classifier) on the pair (path of block 1, path of block 2),
-    since conv3 reads the channels of the sample's block-1 path. Each bucket runs its path as
-    a small dense network on the path's own weights (:class:`~condcomp_lib.nn.PathConv2d`,
-    :class:`~condcomp_lib.nn.PathLinear`). ``strategy`` ("auto", "buckets" or "dense")
-    is handed to the dispatches; :meth:`run_per_layer` is the per-layer routed execution on
-    the wide weights, kept as the reference."""
+    :class:`~condcomp_lib.ops.Dispatch`. Block 1 (conv2) dispatches on the route of router
+    1; block 2 (conv3, fc1, fc2, classifier) on the pair (path of block 1, path of block
+    2), since conv3 reads the channels of the sample's block-1 path. Each bucket runs its
+    path as a small dense network on the path's own weights
+    (:class:`~condcomp_lib.nn.PathConv2d`, :class:`~condcomp_lib.nn.PathLinear`).
+    ``strategy`` ("auto", "buckets" or "dense") is handed to the dispatches;
+    :meth:`run_per_layer` is the per-layer routed execution on the wide weights, kept as
+    the reference."""
 
     paths = (1, 2, 4)
 
-    def __init__(self, widths: LeNetWidths = THICK, num_classes: int = 10, dropout: float = 0.3,
-                 schedule: Schedule = Schedule(), random_share: float = 0.5,
-                 pool_strides: tuple = (4, 2)):
+    def __init__(self, widths: LeNetWidths = THICK, num_classes: int = 10,
+                 dropout: float = 0.3, schedule: Schedule = Schedule(),
+                 random_share: float = 0.5, pool_strides: tuple = (4, 2)):
         super().__init__()
         w, (_, k1, k2) = widths, self.paths
         self.widths, self.num_classes = widths, num_classes
@@ -168,16 +178,16 @@ class LeNetCIGT(nn.Module):
         self.router1 = Router(w.conv1, 14, pool_strides[0], k1)
         self.conv2 = PathConv2d(w.conv1, w.conv2, 5, k1, padding=2)    # block 1: k1 paths
         self.router2 = Router(w.conv2 // k1, 7, pool_strides[1], k2)
-        self.conv3 = PathConv2d(w.conv2, w.conv3, 1, k2, in_paths=k1)  # block 2: k1 x k2 pairs
+        self.conv3 = PathConv2d(w.conv2, w.conv3, 1, k2, in_paths=k1)  # block 2: pairs
         self.fc1 = PathLinear(w.conv3 * 3 * 3, w.fc1, k2)
         self.fc2 = PathLinear(w.fc1, w.fc2, k2)
-        self.leaves = PathLinear(w.fc2, k2 * num_classes, k2)         # a classifier per leaf
+        self.leaves = PathLinear(w.fc2, k2 * num_classes, k2)         # a leaf classifier
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
-        self.forced_routes = None   # for experiments: a list of two long [B] route tensors
+        self.forced_routes = None   # for experiments: two long [B] route tensors
         self.strategy = "auto"
 
-    # -- routing ---------------------------------------------------------------------------
+    # -- routing ---------------------------------------------------------------------
     @property
     def temperature(self) -> float:
         return temperature(int(self.step), self.schedule)
@@ -187,7 +197,8 @@ class LeNetCIGT(nn.Module):
         return int(self.step) < self.schedule.warmup_steps
 
     def set_step(self, step: int) -> None:
-        """Tell the model how many optimizer steps have been taken (temperature, warm-up)."""
+        """Tell the model how many optimizer steps have been taken (temperature,
+        warm-up)."""
         self.step.fill_(step)
 
     def choose(self, logits: torch.Tensor, level: int):
@@ -205,19 +216,21 @@ class LeNetCIGT(nn.Module):
             route = self.forced_routes[level].to(route.device)
         return probs, route
 
-    # -- the blocks, one path at a time ----------------------------------------------------
+    # -- the blocks, one path at a time ----------------------------------------------
     def block1(self, h0: torch.Tensor, i: int) -> torch.Tensor:
-        """Path i of block 1: [n, 32, 14, 14] -> its own channels [n, 32, 7, 7] (thick)."""
+        """Path i of block 1: [n, 32, 14, 14] -> its own channels [n, 32, 7, 7]
+        (thick)."""
         return F.max_pool2d(F.relu(self.conv2(h0, i)), 2)
 
     def block2(self, h1: torch.Tensor, i: int, j: int) -> torch.Tensor:
-        """Path j of block 2 fed by path i of block 1: [n, 32, 7, 7] -> logits [n, classes]."""
+        """Path j of block 2 fed by path i of block 1: [n, 32, 7, 7] -> logits [n,
+        classes]."""
         h = F.max_pool2d(F.relu(self.conv3(h1, j, i)), 2).flatten(1)   # [n, 32 * 3 * 3]
         h = self.dropout(F.relu(self.fc1(h, j)))                         # [n, 128]
         h = self.dropout(F.relu(self.fc2(h, j)))                         # [n, 64]
         return self.leaves(h, j)                                         # [n, classes]
 
-    # -- the same blocks, dense: every path on every sample, each keeps its own --------------
+    # -- the same blocks, dense: every path on every sample, each keeps its own ------
     def dense_block1(self, h0: torch.Tensor, r1: torch.Tensor) -> torch.Tensor:
         """Block 1 with the wide conv2 on every sample, then each sample's own path."""
         y = F.conv2d(h0, self.conv2.wide_weight(), self.conv2.wide_bias(), padding=2)
@@ -228,7 +241,8 @@ class LeNetCIGT(nn.Module):
 
     def dense_block2(self, h1: torch.Tensor, r1: torch.Tensor, r2: torch.Tensor):
         """Block 2 with the wide conv3 (fed by each sample's own block-1 path, zeros
-        elsewhere) and every fully connected path on every sample; each keeps its own leaf."""
+        elsewhere) and every fully connected path on every sample; each keeps its own
+        leaf."""
         (_, k1, k2), b = self.paths, len(h1)
         rows = torch.arange(b, device=h1.device)
         wide = h1.new_zeros(b, k1, *h1.shape[1:])
@@ -249,7 +263,7 @@ class LeNetCIGT(nn.Module):
         return (BlockCost(p1, 3, k1 * p1, 6),
                 BlockCost(p2, 11, k1 * k2 * c3 + k2 * (p2 - c3), 16))
 
-    # -- the trellis -----------------------------------------------------------------------
+    # -- the trellis -----------------------------------------------------------------
     def run(self, x: torch.Tensor) -> CIGTOutput:
         _, k1, k2 = self.paths
         cost1, cost2 = self._costs()
@@ -259,11 +273,12 @@ class LeNetCIGT(nn.Module):
         h1 = d1.run(h0, [functools.partial(self.block1, i=i) for i in range(k1)],
                     dense=lambda h: self.dense_block1(h, r1), cost=cost1,
                     strategy=self.strategy)                        # [B, 32, 7, 7]
-        p2, r2 = self.choose(self.router2(h1), 1)                     # the router sees its path
-        d2 = Dispatch(r1 * k2 + r2, k1 * k2)                          # one bucket per pair
-        pairs = [functools.partial(self.block2, i=i, j=j) for i in range(k1) for j in range(k2)]
-        logits = d2.run(h1, pairs, dense=lambda h: self.dense_block2(h, r1, r2), cost=cost2,
-                        strategy=self.strategy)                    # [B, classes]
+        p2, r2 = self.choose(self.router2(h1), 1)               # the router sees its path
+        d2 = Dispatch(r1 * k2 + r2, k1 * k2)                    # one bucket per pair
+        pairs = [functools.partial(self.block2, i=i, j=j)
+                 for i in range(k1) for j in range(k2)]
+        logits = d2.run(h1, pairs, dense=lambda h: self.dense_block2(h, r1, r2),
+                        cost=cost2, strategy=self.strategy)     # [B, classes]
         return CIGTOutput(logits, [p1, p2], [r1, r2])
 
     def run_per_layer(self, x: torch.Tensor) -> CIGTOutput:
@@ -275,21 +290,23 @@ class LeNetCIGT(nn.Module):
         h0 = F.max_pool2d(F.relu(self.conv1(x)), 2)                   # [B, 32, 14, 14]
         p1, r1 = self.choose(self.router1(h0), 0)
         m1 = one_hot_route(r1, k1)                                    # [B, 2]
-        y = routed_conv2d(h0, self.conv2.wide_weight(), self.conv2.wide_bias(), m1, padding=2,
-                          strategy="routed")
-        h1, own1 = path_relu_pool(y, r1, k1)                          # [B, 64, 7, 7], [B, 32, 7, 7]
+        y = routed_conv2d(h0, self.conv2.wide_weight(), self.conv2.wide_bias(), m1,
+                          padding=2, strategy="routed")
+        h1, own1 = path_relu_pool(y, r1, k1)              # [B, 64, 7, 7], [B, 32, 7, 7]
         p2, r2 = self.choose(self.router2(own1), 1)
         m2 = one_hot_route(r2, k2)                                    # [B, 4]
         y = routed_conv2d(h1, self.conv3.wide_weight(), self.conv3.wide_bias(), m2,
                           in_route=m1, strategy="routed")
         h2, _ = path_relu_pool(y, r2, k2)                             # [B, 128, 3, 3]
-        # flattening keeps each channel group's 3*3 features contiguous: group j is block j
+        # flattening keeps each channel group's 3*3 features together: group j is block j
         h = h2.flatten(1)
         for layer in (self.fc1, self.fc2):
-            h = self.dropout(F.relu(routed_linear(h, layer.wide_weight(), layer.wide_bias(),
-                                                  m2, in_route=m2, strategy="routed")))
-        all_leaves = routed_linear(h, self.leaves.wide_weight(), self.leaves.wide_bias(), m2,
-                                   in_route=m2, strategy="routed").view(b, k2, self.num_classes)
+            h = routed_linear(h, layer.wide_weight(), layer.wide_bias(), m2, in_route=m2,
+                              strategy="routed")
+            h = self.dropout(F.relu(h))                               # [B, 512], [B, 256]
+        all_leaves = routed_linear(h, self.leaves.wide_weight(), self.leaves.wide_bias(),
+                                   m2, in_route=m2, strategy="routed")
+        all_leaves = all_leaves.view(b, k2, self.num_classes)
         logits = all_leaves[torch.arange(b, device=x.device), r2]     # [B, classes]
         return CIGTOutput(logits, [p1, p2], [r1, r2])
 
@@ -301,8 +318,8 @@ class LeNetCIGT(nn.Module):
 
 @dataclass(frozen=True)
 class Objective:
-    """L = CE(leaf logits) - lambda_dec * sum over routers of IG_beta (authors' PyTorch LeNet
-    values: beta = 2.5, lambda_dec = 0.7)."""
+    """L = CE(leaf logits) - lambda_dec * sum over routers of IG_beta (authors' PyTorch
+    LeNet values: beta = 2.5, lambda_dec = 0.7)."""
     beta: float = 2.5
     decision_weight: float = 0.7
 
@@ -312,8 +329,8 @@ def cigt_loss(model: LeNetCIGT, x: torch.Tensor, y: torch.Tensor, obj: Objective
     """The training objective, in the form :func:`condcomp_lib.train.fit` takes.
 
     Returns (loss, logits). When ``log`` is a list, appends the loss terms of this step:
-    cross-entropy, the information gain (beta-weighted, nats) and the plain mutual information
-    (bits) of each router's soft assignments, and the temperature."""
+    cross-entropy, the information gain (beta-weighted, nats) and the plain mutual
+    information (bits) of each router's soft assignments, and the temperature."""
     out = model.run(x)
     ce = F.cross_entropy(out.logits, y)
     gains = [information_gain(p, y, model.num_classes, obj.beta) for p in out.probs]
@@ -343,7 +360,8 @@ def collect_routes(model: LeNetCIGT, x: torch.Tensor, batch_size: int = 1000):
 
 def path_macs(widths: LeNetWidths = THICK, paths=LeNetCIGT.paths, num_classes: int = 10,
               router_hidden: int = 128, pool_strides=(4, 2)) -> dict:
-    """The MACs of one sample through one path, by hand, layer by layer, plus the routers."""
+    """The MACs of one sample through one path, by hand, layer by layer, plus the
+    routers."""
     w, (_, k1, k2) = widths, paths
     c2, c3, f1, f2 = w.conv2 // k1, w.conv3 // k2, w.fc1 // k2, w.fc2 // k2
     r1_in = w.conv1 * (14 // pool_strides[0]) ** 2

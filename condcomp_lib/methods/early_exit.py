@@ -3,31 +3,31 @@
 Used by chapter 1 (BranchyNet, Distiller) and chapter 2 (Bolukbasi et al.).
 
 Attaching exits (Distiller's idea). ``ExitNetwork(backbone, {"conv1": head})`` leaves the
-backbone and its ``forward`` untouched. Only while the ExitNetwork runs does a forward hook
-sit on each named module; the hook hands that module's output to the exit's head. Outside
-that call the backbone is exactly the network it was, hooks and all.
+backbone and its ``forward`` untouched. Only while the ExitNetwork runs does a forward
+hook sit on each named module; the hook hands that module's output to the exit's head.
+Outside that call the backbone is exactly the network it was, hooks and all.
 
 Two ways to run:
 
 * all exits (training mode, or no ``rule`` set): every sample goes through every head and
   the whole backbone; ``forward`` returns ``[logits_exit_1, ..., logits_final]``, each
-  [B, C]. The training objective is BranchyNet's weighted sum of the exits' cross-entropies
-  (:func:`weighted_exit_loss`).
+  [B, C]. The training objective is BranchyNet's weighted sum of the exits'
+  cross-entropies (:func:`weighted_exit_loss`).
 * early exit (eval mode with ``net.rule = EntropyRule(...)``): at exit n the hook asks the
-  rule which samples may leave, keeps their logits, and *returns only the other rows* as the
-  module's output (an :class:`~.exits.ExitLedger` settles who leaves with one
-  :class:`~condcomp_lib.ops.Dispatch`). The rest of the backbone's own forward runs on that
-  smaller batch (compaction), so time falls with the exits. When no sample is left the hook
-  raises ``_AllExited``, which ``forward`` catches. ``forward`` returns an
+  rule which samples may leave, keeps their logits, and *returns only the other rows* as
+  the module's output (an :class:`~.exits.ExitLedger` settles who leaves with one
+  :class:`~condcomp_lib.ops.Dispatch`). The rest of the backbone's own forward runs on
+  that smaller batch (compaction), so time falls with the exits. When no sample is left
+  the hook raises ``_AllExited``, which ``forward`` catches. ``forward`` returns an
   :class:`ExitOutput`.
-* batch 1 pays none of that machinery: the sample's decision is one Python bool, and a sample
-  that leaves stops the backbone at once (nothing after the exit runs).
+* batch 1 pays none of that machinery: the sample's decision is one Python bool, and a
+  sample that leaves stops the backbone at once (nothing after the exit runs).
 
 The one requirement on the backbone: after an exit point, every operation treats samples
-independently (convolution, pooling, ReLU, linear layers, ``flatten(1)``, batch norm in eval
-mode), so that dropping rows changes nothing for the rows that stay. Each exit point must be
-a module that runs once per forward and returns a tensor; exits are listed in the order the
-backbone reaches them (both are checked).
+independently (convolution, pooling, ReLU, linear layers, ``flatten(1)``, batch norm in
+eval mode), so that dropping rows changes nothing for the rows that stay. Each exit point
+must be a module that runs once per forward and returns a tensor; exits are listed in the
+order the backbone reaches them (both are checked).
 
 Cost. When it compacts, the hook opens ``cost.sample_index(rows)``, so that a
 ``cost.RealizedMacs`` counter charges each later layer to the samples that really ran it.
@@ -35,7 +35,8 @@ Cost. When it compacts, the hook opens ``cost.sample_index(rows)``, so that a
 
 Beside this file: :mod:`.exit_rules` (the rules, re-exported here), :mod:`.exits` (what
 exiting networks share), :mod:`.cascade` (network selection: whole networks from cheap to
-expensive, with the same rules and the same ledger) and :mod:`.b_lenet`, the book's B-LeNet.
+expensive, with the same rules and the same ledger) and :mod:`.b_lenet`, the book's
+B-LeNet.
 """
 from __future__ import annotations
 
@@ -51,8 +52,8 @@ from .exit_rules import (ExitAt, ExitRule, EntropyRule, MaxProbRule, OracleLossR
 from .exits import Exiting, ExitLedger, ExitOutput
 
 __all__ = ["ExitNetwork", "ExitOutput", "ExitRule", "EntropyRule", "MaxProbRule",
-           "OracleLossRule", "entropy", "weighted_exit_loss", "all_exit_logits", "simulate",
-           "exit_fractions", "exit_macs", "run_early_exit", "batch1_stream"]
+           "OracleLossRule", "entropy", "weighted_exit_loss", "all_exit_logits",
+           "simulate", "exit_fractions", "exit_macs", "run_early_exit", "batch1_stream"]
 
 
 # ---------------------------------------------------------------- the network
@@ -94,7 +95,8 @@ class ExitNetwork(Exiting):
 
     @contextlib.contextmanager
     def _hooks(self, make_hook):
-        handles = [m.register_forward_hook(make_hook(n)) for n, m in enumerate(self._points)]
+        handles = [m.register_forward_hook(make_hook(n))
+                   for n, m in enumerate(self._points)]
         try:
             yield
         finally:
@@ -103,9 +105,10 @@ class ExitNetwork(Exiting):
 
     def _reached(self, n: int, expected: int) -> None:
         if n != expected:
-            raise RuntimeError(f"exit {n} ({self.exit_points[n]!r}) was reached when exit "
-                               f"{expected} was due: list the exits in the order the backbone "
-                               "reaches them, at modules that run once per forward")
+            raise RuntimeError(f"exit {n} ({self.exit_points[n]!r}) was reached when "
+                               f"exit {expected} was due: list the exits in the order "
+                               "the backbone reaches them, at modules that run once per "
+                               "forward")
 
     def forward(self, x: torch.Tensor):
         if self.training or self._rule is None:
@@ -128,10 +131,15 @@ class ExitNetwork(Exiting):
         return outs + [final]
 
     def early_exit(self, x: torch.Tensor) -> ExitOutput:
-        """Run with ``self.rule``: samples leave at the first exit that lets them go, and the
-        backbone continues on the rest only."""
+        """Run with ``self.rule``: samples leave at the first exit that lets them go, and
+        the backbone continues on the rest only."""
         if len(x) == 1:
             return self._early_exit_one(x)
+        return self._early_exit_batch(x)
+
+    def _early_exit_batch(self, x: torch.Tensor) -> ExitOutput:
+        """A batch: the ledger settles who leaves at each exit, the rest go on
+        compacted."""
         ledger = ExitLedger(len(x), x.device)
         reached = [0]
 
@@ -145,8 +153,8 @@ class ExitNetwork(Exiting):
                     return None                                  # nobody leaves
                 if len(stay) == 0:
                     raise _AllExited                             # nobody goes on
-                stack.enter_context(cost.sample_index(stay))     # later costs land on these
-                return out.index_select(0, stay)                 # the backbone goes on, [b']
+                stack.enter_context(cost.sample_index(stay))     # later costs land here
+                return out.index_select(0, stay)                 # the rest goes on, [b']
             return hook
 
         try:
@@ -183,9 +191,10 @@ class ExitNetwork(Exiting):
 # ---------------------------------------------------------------- training
 
 def weighted_exit_loss(weights):
-    """BranchyNet's objective, a ``loss`` for ``train.fit``: sum_n w_n * CE(exit_n, y) over the
-    early exits and the final exit (``weights`` has one entry per exit, final last). Distiller's
-    form, sum_i w_i CE_i + (1 - sum_i w_i) CE_final, is the case where the weights sum to 1."""
+    """BranchyNet's objective, a ``loss`` for ``train.fit``: sum_n w_n * CE(exit_n, y)
+    over the early exits and the final exit (``weights`` has one entry per exit, final
+    last). Distiller's form, sum_i w_i CE_i + (1 - sum_i w_i) CE_final, is the case where
+    the weights sum to 1."""
     weights = [float(w) for w in weights]
 
     def loss(model, x, y):
@@ -201,7 +210,8 @@ def weighted_exit_loss(weights):
 
 @torch.no_grad()
 def all_exit_logits(net: ExitNetwork, x: torch.Tensor, batch_size: int = 1000) -> list[torch.Tensor]:
-    """Every exit's logits on every sample of ``x``, on the CPU: one [N, C] per exit, final last."""
+    """Every exit's logits on every sample of ``x``, on the CPU: one [N, C] per exit,
+    final last."""
     net.eval()
     dev = next(net.parameters()).device
     parts = [net.all_exits(x[i:i + batch_size].to(dev)) for i in range(0, len(x), batch_size)]
@@ -209,10 +219,11 @@ def all_exit_logits(net: ExitNetwork, x: torch.Tensor, batch_size: int = 1000) -
 
 
 def simulate(exit_logits: list[torch.Tensor], rule: ExitRule, labels: torch.Tensor | None = None):
-    """Apply ``rule`` offline to precomputed ``exit_logits`` (from :func:`all_exit_logits`).
+    """Apply ``rule`` offline to precomputed ``exit_logits`` (from
+    :func:`all_exit_logits`).
 
-    Returns (exit_index [N], logits [N, C] of the exit taken). ``labels`` are handed to the rule;
-    the deployable rules ignore them, :class:`OracleLossRule` requires them."""
+    Returns (exit_index [N], logits [N, C] of the exit taken). ``labels`` are handed to
+    the rule; the deployable rules ignore them, :class:`OracleLossRule` requires them."""
     n_exits = len(exit_logits) - 1
     rule.check(n_exits)
     if rule.needs_labels and labels is None:
@@ -237,7 +248,8 @@ def exit_fractions(exit_index: torch.Tensor, n_exits: int) -> torch.Tensor:
 @torch.no_grad()
 def exit_macs(net: ExitNetwork, input_shape: tuple[int, ...]) -> list[float]:
     """MACs one sample executes when it leaves at exit n (final last), measured with
-    ``cost.RealizedMacs``: the backbone up to the exit point plus every head on the way."""
+    ``cost.RealizedMacs``: the backbone up to the exit point plus every head on the
+    way."""
     saved, was_training = net._rule, net.training
     dev = next(net.parameters()).device
     x = torch.zeros((1, *input_shape), device=dev)
@@ -255,9 +267,9 @@ def exit_macs(net: ExitNetwork, input_shape: tuple[int, ...]) -> list[float]:
 
 @torch.no_grad()
 def run_early_exit(net: ExitNetwork, rule: ExitRule, x: torch.Tensor, batch_size: int = 1000):
-    """Run ``net`` with ``rule`` (compacted, as deployed) over ``x`` in batches, counting the
-    MACs each sample executed. Returns (exit_index [N], logits [N, C], macs [N] float64) and
-    leaves ``net.rule`` set to ``rule``."""
+    """Run ``net`` with ``rule`` (compacted, as deployed) over ``x`` in batches, counting
+    the MACs each sample executed. Returns (exit_index [N], logits [N, C], macs [N]
+    float64) and leaves ``net.rule`` set to ``rule``."""
     net.eval()
     net.rule = rule
     dev = next(net.parameters()).device
@@ -272,9 +284,9 @@ def run_early_exit(net: ExitNetwork, rule: ExitRule, x: torch.Tensor, batch_size
 
 
 def batch1_stream(model: nn.Module, xs: torch.Tensor):
-    """A function that runs ``model`` on each sample of ``xs`` [n, ...] at batch 1, in order.
-    Time it with ``bench.compare`` and divide by n: the mean latency per sample over a real mix
-    of easy and hard samples."""
+    """A function that runs ``model`` on each sample of ``xs`` [n, ...] at batch 1, in
+    order. Time it with ``bench.compare`` and divide by n: the mean latency per sample
+    over a real mix of easy and hard samples."""
     rows = [x.unsqueeze(0) for x in xs]
 
     @torch.no_grad()

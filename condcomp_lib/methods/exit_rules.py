@@ -2,11 +2,10 @@
 
 Used by chapters 1 and 2 through :class:`~.early_exit.ExitNetwork`,
 :class:`~.cascade.Cascade` and :func:`~.early_exit.simulate`. :class:`EntropyRule`
-(BranchyNet) and :class:`MaxProbRule` see only the exit's logits. :class:`OracleLossRule` is
-Distiller's validation rule: it compares the exit's cross-entropy with the *true label*,
-which a deployed model never has; :func:`deployable` refuses it, and only ``simulate``,
-given ``labels=`` explicitly, applies it, as an upper bound for analysis.
-"""
+(BranchyNet) and :class:`MaxProbRule` see only the exit's logits. :class:`OracleLossRule`
+is Distiller's validation rule: it compares the exit's cross-entropy with the *true
+label*, which a deployed model never has; :func:`deployable` refuses it, and only
+``simulate``, given ``labels=`` explicitly, applies it, as an upper bound for analysis."""
 from __future__ import annotations
 
 import numbers
@@ -39,8 +38,9 @@ class ExitRule:
         t = self.thresholds
         if not isinstance(t, numbers.Real) and len(t) != n_exits:
             raise ValueError(f"{type(self).__name__} has {len(t)} thresholds but the "
-                             f"network has {n_exits} early exit(s); give one threshold per "
-                             "early exit (the final exit takes every sample that is left)")
+                             f"network has {n_exits} early exit(s); give one threshold "
+                             "per early exit (the final exit takes every sample that is "
+                             "left)")
 
     def exits(self, n: int, logits: torch.Tensor,
               labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -75,7 +75,8 @@ class OracleLossRule(ExitRule):
     def exits(self, n, logits, labels=None):
         if labels is None:
             raise ValueError("OracleLossRule compares the loss against the true label; "
-                             "pass labels= explicitly (analysis only, it cannot be deployed)")
+                             "pass labels= explicitly (analysis only, it cannot be "
+                             "deployed)")
         return F.cross_entropy(logits, labels, reduction="none") < self.threshold(n)
 
 
@@ -102,6 +103,7 @@ def deployable(rule: ExitRule | None, n_exits: int) -> ExitRule | None:
         if rule.needs_labels:
             raise ValueError(f"{type(rule).__name__} looks at the true label, which does "
                              "not exist at inference; it cannot run in the network. Use "
-                             "simulate(exit_logits, rule, labels=...) for an upper bound.")
+                             "simulate(exit_logits, rule, labels=...) for an upper "
+                             "bound.")
         rule.check(n_exits)
     return rule

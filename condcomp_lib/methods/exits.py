@@ -2,20 +2,19 @@
 
 Used by :class:`~.early_exit.ExitNetwork` (chapter 1: exit heads on one backbone) and
 :class:`~.cascade.Cascade` (chapter 2: whole networks from cheap to expensive). Both run a
-batch through stages; after stage n a rule says which samples may leave, those keep stage n's
-logits, and the next stage runs on the others only.
+batch through stages; after stage n a rule says which samples may leave, those keep stage
+n's logits, and the next stage runs on the others only.
 
-* :class:`Exiting`: the ``rule`` slot (only a deployable rule, with one threshold per early
-  exit, is accepted) and ``n_exits``.
+* :class:`Exiting`: the ``rule`` slot (only a deployable rule, with one threshold per
+  early exit, is accepted) and ``n_exits``.
 * :class:`ExitLedger`: the bookkeeping of one batch. :meth:`ExitLedger.settle` splits the
   rows still running with a :class:`~condcomp_lib.ops.Dispatch` on "leave or go on" (one
-  stable sort, no loop over samples), keeps the logits of those that leave, and returns the
-  rows that go on; :meth:`ExitLedger.result` puts every sample's logits back in the batch's
-  order.
+  stable sort, no loop over samples), keeps the logits of those that leave, and returns
+  the rows that go on; :meth:`ExitLedger.result` puts every sample's logits back in the
+  batch's order.
 
-At batch 1 neither is used: the one sample's decision is a Python bool and, when it leaves,
-nothing after the exit runs (see :meth:`~.early_exit.ExitNetwork.early_exit`).
-"""
+At batch 1 neither is used: the one sample's decision is a Python bool and, when it
+leaves, nothing after the exit runs (see :meth:`~.early_exit.ExitNetwork.early_exit`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,7 +57,7 @@ class ExitLedger:
 
     def __init__(self, batch: int, device: torch.device):
         self.batch, self.device = batch, device
-        self.rows = None      # original row of each row still running; None: all, in order
+        self.rows = None      # original row of each row still running (None: all)
         self.left = []        # (original rows or None for all, their logits, exit n)
 
     def settle(self, n: int, logits: torch.Tensor, leave: torch.Tensor):
@@ -72,14 +71,17 @@ class ExitLedger:
             self.left.append((self.rows, logits, n))
             return torch.zeros(0, dtype=torch.long, device=self.device)
         stay, leaving = d.bucket_rows[GO_ON], d.bucket_rows[LEAVE]
-        rows = torch.arange(self.batch, device=self.device) if self.rows is None else self.rows
+        rows = self.rows
+        if rows is None:
+            rows = torch.arange(self.batch, device=self.device)
         self.left.append((rows[leaving], logits[leaving], n))
         self.rows = rows[stay]
         return stay
 
-    def result(self, logits: torch.Tensor | None = None, n: int | None = None) -> ExitOutput:
-        """Every sample's logits and exit, in the batch's order; ``logits`` [b', C] are those
-        of the rows still running, which all take exit ``n`` (the last stage)."""
+    def result(self, logits: torch.Tensor | None = None,
+               n: int | None = None) -> ExitOutput:
+        """Every sample's logits and exit, in the batch's order; ``logits`` [b', C] are
+        those of the rows still running, which all take exit ``n`` (the last stage)."""
         if logits is not None:
             self.left.append((self.rows, logits, n))
         if len(self.left) == 1:                    # the whole batch left at one exit

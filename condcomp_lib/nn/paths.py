@@ -1,22 +1,24 @@
 """``PathConv2d`` and ``PathLinear``: wide layers stored as the blocks their paths use.
 
 Used by CIGT (chapter 4) and chapter 5 (routed execution). In a routed network a path of a
-block uses one channel group of each wide layer. Stored as one wide weight, a path's weights
-are strided slices of it, and a block-diagonal layer keeps parameters no path can ever use.
-Stored per path, each path's weight is one contiguous tensor (a view, no copy, handed straight
-to ``F.conv2d`` / ``F.linear``), and the parameter count is the count of usable parameters:
+block uses one channel group of each wide layer. Stored as one wide weight, a path's
+weights are strided slices of it, and a block-diagonal layer keeps parameters no path can
+ever use. Stored per path, each path's weight is one contiguous tensor (a view, no copy,
+handed straight to ``F.conv2d`` / ``F.linear``), and the parameter count is the count of
+usable parameters:
 
-* ``PathConv2d(C_in, C_out, k, paths=K, in_paths=K_in)``: every (input path i, output path j)
-  pair of a trellis; weight [K, K_in, C_out/K, C_in/K_in, k, k], bias [K, C_out/K]. With
-  ``in_paths=1`` every path reads all input channels (CIGT's conv2).
+* ``PathConv2d(C_in, C_out, k, paths=K, in_paths=K_in)``: every (input path i, output path
+  j) pair of a trellis; weight [K, K_in, C_out/K, C_in/K_in, k, k], bias [K, C_out/K].
+  With ``in_paths=1`` every path reads all input channels (CIGT's conv2).
 * ``PathLinear(F_in, F_out, paths=K)``: block diagonal, path j reads input block j only;
-  weight [K, F_out/K, F_in/K], bias [K, F_out/K] (CIGT's fc1, fc2 and the leaf classifiers).
+  weight [K, F_out/K, F_in/K], bias [K, F_out/K] (CIGT's fc1, fc2 and the leaf
+  classifiers).
 
-Both are initialised by drawing the wide layer exactly as ``nn.Conv2d`` / ``nn.Linear`` (and the
-routed layers) would, then keeping the blocks, so a network built with them starts from the same
-numbers as one built on wide routed layers. :meth:`wide_weight` rebuilds the wide weight (zeros
-where no path reads) for the per-layer reference execution, and a checkpoint saved with the wide
-weight loads into the blocks.
+Both are initialised by drawing the wide layer exactly as ``nn.Conv2d`` / ``nn.Linear``
+(and the routed layers) would, then keeping the blocks, so a network built with them
+starts from the same numbers as one built on wide routed layers. :meth:`wide_weight`
+rebuilds the wide weight (zeros where no path reads) for the per-layer reference
+execution, and a checkpoint saved with the wide weight loads into the blocks.
 
 Each reports its MACs per sample to :mod:`condcomp_lib.cost` when it runs; inside a
 :class:`~condcomp_lib.ops.Dispatch` bucket they land on that bucket's samples.
@@ -39,8 +41,8 @@ def _check_split(total: int, parts: int, what: str) -> None:
 
 def _wide_to_blocks(state_dict: dict, prefix: str, wide_dim: int, to_blocks,
                     paths: int) -> None:
-    """Convert, in ``state_dict``, a weight saved in the wide layout (``wide_dim`` dims) and
-    its bias [C_out] to the per-path layout, so older checkpoints still load."""
+    """Convert, in ``state_dict``, a weight saved in the wide layout (``wide_dim`` dims)
+    and its bias [C_out] to the per-path layout, so older checkpoints still load."""
     w, b = state_dict.get(prefix + "weight"), state_dict.get(prefix + "bias")
     if w is not None and w.dim() == wide_dim:
         state_dict[prefix + "weight"] = to_blocks(w).contiguous()
@@ -49,8 +51,9 @@ def _wide_to_blocks(state_dict: dict, prefix: str, wide_dim: int, to_blocks,
 
 
 class PathConv2d(nn.Module):
-    """A convolution whose (output path, input path) blocks are stored apart; see the module
-    docstring. ``forward(x, path, in_path=0)`` runs one block on x [n, C_in/K_in, H, W]."""
+    """A convolution whose (output path, input path) blocks are stored apart; see the
+    module docstring. ``forward(x, path, in_path=0)`` runs one block on x [n, C_in/K_in,
+    H, W]."""
 
     reports_macs = True
 
@@ -59,13 +62,14 @@ class PathConv2d(nn.Module):
         super().__init__()
         _check_split(out_channels, paths, "out_channels")
         _check_split(in_channels, in_paths, "in_channels")
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, \
-            kernel_size
-        self.paths, self.in_paths, self.stride, self.padding = paths, in_paths, stride, padding
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.paths, self.in_paths = paths, in_paths
         co, ci = out_channels // paths, in_channels // in_paths
-        self.weight = nn.Parameter(torch.empty(paths, in_paths, co, ci, kernel_size,
-                                               kernel_size))      # [K, K_in, co, ci, k, k]
-        self.bias = nn.Parameter(torch.empty(paths, co))            # [K, co]
+        k = kernel_size
+        # weight [K, K_in, C_out/K, C_in/K_in, k, k], bias [K, C_out/K]
+        self.weight = nn.Parameter(torch.empty(paths, in_paths, co, ci, k, k))
+        self.bias = nn.Parameter(torch.empty(paths, co))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -87,7 +91,8 @@ class PathConv2d(nn.Module):
     def wide_weight(self) -> torch.Tensor:
         """The wide weight [C_out, C_in, k, k] (differentiable), for the reference."""
         k = self.kernel_size
-        return self.weight.transpose(1, 2).reshape(self.out_channels, self.in_channels, k, k)
+        wide = self.weight.transpose(1, 2)                  # [K, co, K_in, ci, k, k]
+        return wide.reshape(self.out_channels, self.in_channels, k, k)
 
     def wide_bias(self) -> torch.Tensor:
         return self.bias.reshape(-1)
@@ -99,7 +104,7 @@ class PathConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor, path: int, in_path: int = 0) -> torch.Tensor:
         y = F.conv2d(x, self.weight[path, in_path], self.bias[path], self.stride,
-                     self.padding)                                    # [n, C_out/K, H', W']
+                     self.padding)                               # [n, C_out/K, H', W']
         cost.report(self.path_macs(y.shape[2:]))
         return y
 
@@ -109,14 +114,15 @@ class PathConv2d(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+        return (f"{self.in_channels}, {self.out_channels}, "
+                f"kernel_size={self.kernel_size}, "
                 f"paths={self.paths}, in_paths={self.in_paths}, stride={self.stride}, "
                 f"padding={self.padding}")
 
 
 class PathLinear(nn.Module):
-    """A block-diagonal linear layer stored as its K diagonal blocks; see the module docstring.
-    ``forward(x, path)`` runs block ``path`` on x [n, F_in/K]."""
+    """A block-diagonal linear layer stored as its K diagonal blocks; see the module
+    docstring. ``forward(x, path)`` runs block ``path`` on x [n, F_in/K]."""
 
     reports_macs = True
 
@@ -146,7 +152,8 @@ class PathLinear(nn.Module):
         return blocks[torch.arange(k), :, torch.arange(k)]
 
     def wide_weight(self) -> torch.Tensor:
-        """The block-diagonal wide weight [F_out, F_in] (differentiable), for the reference."""
+        """The block-diagonal wide weight [F_out, F_in] (differentiable), for the
+        reference."""
         return torch.block_diag(*self.weight)
 
     def wide_bias(self) -> torch.Tensor:

@@ -1,23 +1,23 @@
 """When routing pays: the choice between the routed path and "dense, then mask".
 
-Used by :func:`~condcomp_lib.ops.routed_linear`, :func:`~condcomp_lib.ops.routed_conv2d` and
-:class:`~condcomp_lib.ops.Dispatch` (chapters 4 and 5). Saved multiply-accumulates are not
-saved time: a routed path does less arithmetic but makes more, smaller calls and moves more
-data (gather, scatter). Where the arithmetic it saves is small, the simple alternative
-(compute everything, then zero what is off) is faster, so every routed path asks here first.
+Used by :func:`~condcomp_lib.ops.routed_linear`, :func:`~condcomp_lib.ops.routed_conv2d`
+and :class:`~condcomp_lib.ops.Dispatch` (chapters 4 and 5). Saved multiply-accumulates are
+not saved time: a routed path does less arithmetic but makes more, smaller calls and moves
+more data (gather, scatter). Where the arithmetic it saves is small, the simple
+alternative (compute everything, then zero what is off) is faster, so every routed path
+asks here first.
 
 The model charges a path for three things, with three numbers of the machine measured by
 ``benchmarks/bench_ops.py`` (section "cost model"):
 
     time = MACs / MACS_PER_S + bytes moved / BYTES_PER_S + operator calls * CALL_S
 
-The routed path is taken when its modelled time is below ``MARGIN`` times the dense path's.
-The margin leans towards the dense path because the routed path's small products run below
-the machine's best rate; near the crossing the two take about the same time anyway. The
-benchmark checks the choice over a grid of active fractions and batch sizes against both
-paths measured, and reports the worst case. The choice never changes a result, only the
-time: both paths compute the same numbers.
-"""
+The routed path is taken when its modelled time is below ``MARGIN`` times the dense
+path's. The margin leans towards the dense path because the routed path's small products
+run below the machine's best rate; near the crossing the two take about the same time
+anyway. The benchmark checks the choice over a grid of active fractions and batch sizes
+against both paths measured, and reports the worst case. The choice never changes a
+result, only the time: both paths compute the same numbers."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,27 +41,31 @@ def routed_pays(routed: float, dense: float) -> bool:
 
 # ------------------------------------------------------------------ the ops
 
-def linear_pays(batch: int, f_in: int, f_out: int, active_macs: float, active_rows: float,
-                itemsize: int) -> bool:
-    """``routed_linear``: ``active_macs`` of ``batch * f_in * f_out``; ``active_rows`` is
-    the number of (sample, block) rows gathered. At batch 1 the weight's bytes are the cost,
-    and the routed path reads only the active rows."""
-    weight = f_in * f_out * itemsize
-    out = batch * f_out * itemsize
-    dense = seconds(batch * f_in * f_out, weight + 3 * out, 2)
-    share = active_macs / max(1.0, batch * f_in * f_out)
-    if batch == 1:
-        return routed_pays(seconds(active_macs, share * weight + out, 4), dense)
-    gathered = 2 * active_rows * f_in * itemsize
-    return routed_pays(seconds(active_macs, weight + gathered + 3 * out, 9), dense)
+def linear_pays(batch: int, f_in: int, f_out: int, active_macs: float, gathered: float,
+                used_share: float, pairs: bool, itemsize: int) -> bool:
+    """``routed_linear``: ``active_macs`` of ``batch * f_in * f_out``, reading
+    ``gathered`` input values; ``used_share`` of the weight's blocks are used by some
+    sample (the routed path reads only those); ``pairs``: with ``in_route`` the block
+    pairs are copied once. The dense path writes its output, then masks it (read and
+    write)."""
+    weight, out = f_in * f_out * itemsize, batch * f_out * itemsize
+    dense = seconds(batch * f_in * f_out, weight + batch * f_in * itemsize + 3 * out, 2)
+    read = used_share * weight * (3 if pairs else 1)
+    if batch == 1:           # views of the active rows, no gather
+        return routed_pays(seconds(active_macs, read + 2 * out, 4), dense)
+    return routed_pays(seconds(active_macs, read + 2 * gathered * itemsize + 3 * out, 9),
+                       dense)
 
 
-def conv_pays(dense_macs: float, active_macs: float, in_bytes: float, gathered_bytes: float,
-              out_bytes: float, groups_used: int) -> bool:
-    """``routed_conv2d``: the dense path reads the input once and writes the output twice
-    (convolution, mask); the routed path gathers its inputs and writes the output once."""
-    dense = seconds(dense_macs, in_bytes + 2 * out_bytes, 2)
-    routed = seconds(active_macs, 2 * gathered_bytes + 1.5 * out_bytes, 6 + 2 * groups_used)
+def conv_pays(dense_macs: float, active_macs: float, in_bytes: float,
+              gathered_bytes: float, out_bytes: float, active_share: float,
+              groups_used: int) -> bool:
+    """``routed_conv2d``: the dense path reads the input, writes the output and masks it
+    (read and write); the routed path gathers its inputs (read and write), writes its
+    results and copies them into the output, written once."""
+    dense = seconds(dense_macs, in_bytes + 3 * out_bytes, 2)
+    routed = seconds(active_macs, 2 * gathered_bytes + (1 + 2 * active_share) * out_bytes,
+                     6 + 2 * groups_used)
     return routed_pays(routed, dense)
 
 
@@ -71,7 +75,8 @@ def conv_pays(dense_macs: float, active_macs: float, in_bytes: float, gathered_b
 class BlockCost:
     """What one sample costs in a routed block: on one path, and through the dense
     alternative (the wide block with its off outputs zeroed); ``*_calls`` count operator
-    calls per batch, ``bytes_per_sample`` what a gather (or a scatter) of one sample moves."""
+    calls per batch, ``bytes_per_sample`` what a gather (or a scatter) of one sample
+    moves."""
     path_macs: float
     path_calls: int
     dense_macs: float
@@ -80,11 +85,11 @@ class BlockCost:
 
 
 def dispatch_pays(batch: int, used: int, cost: BlockCost) -> bool:
-    """Buckets or dense for a :class:`~condcomp_lib.ops.Dispatch` of ``batch`` samples over
-    ``used`` routes. Buckets run each sample on its own path once, but pay a call sequence
-    per bucket, a gather and a scatter; the dense block pays all the arithmetic in few
-    calls. One bucket (batch 1 above all) adds nothing, and its path does less arithmetic
-    than the wide block, so it always pays."""
+    """Buckets or dense for a :class:`~condcomp_lib.ops.Dispatch` of ``batch`` samples
+    over ``used`` routes. Buckets run each sample on its own path once, but pay a call
+    sequence per bucket, a gather and a scatter; the dense block pays all the arithmetic
+    in few calls. One bucket (batch 1 above all) adds nothing, and its path does less
+    arithmetic than the wide block, so it always pays."""
     if used <= 1:
         return True
     buckets = seconds(batch * cost.path_macs, 2 * batch * cost.bytes_per_sample,

@@ -3,25 +3,27 @@
 Used by CIGT (chapter 4), early exit (chapters 1 and 2: the samples still running) and
 chapter 5 (routed execution), and meant for the later chapters' block policies and cluster
 trees. A routed layer on its own (:func:`~condcomp_lib.ops.routed_conv2d`) gathers the
-samples of each route, computes, and scatters them back; a block of four routed layers pays
-that four times. A dispatch pays it once per block:
+samples of each route, computes, and scatters them back; a block of four routed layers
+pays that four times. A dispatch pays it once per block:
 
 1. order the samples by their route once: one stable sort of ``route`` [B], no Python loop
    over samples (``bincount`` gives the bucket sizes, ``argsort`` the order);
 2. hand each route's samples, as one contiguous stack, to that route's *dense* sub-network
-   (for CIGT: conv3, fc1, fc2 and the classifier of one path, on views of the path's weights);
+   (for CIGT: conv3, fc1, fc2 and the classifier of one path, on views of the path's
+   weights);
 3. put the results back in the original order once (``index_copy_``).
 
 At batch 1, or when every sample takes the same route, there is one bucket: nothing is
 gathered or scattered and the cost is that of the sub-network itself plus a few integer
-operations. A route whose sub-network is ``None`` computes nothing: its rows of the result are
-zero (an exited sample, a path switched off).
+operations. A route whose sub-network is ``None`` computes nothing: its rows of the result
+are zero (an exited sample, a path switched off).
 
 Whether dispatching pays depends on the work it saves against the calls it adds: with many
 small buckets the wide block computed densely, its off outputs zeroed, can be faster. The
 caller may hand :meth:`Dispatch.run` that dense alternative and the block's costs, and
-:func:`~condcomp_lib.ops.cost_model.dispatch_pays` chooses. :meth:`Dispatch.reference` runs
-every path on every sample and keeps each sample's own: the ground truth of the tests.
+:func:`~condcomp_lib.ops.cost_model.dispatch_pays` chooses. :meth:`Dispatch.reference`
+runs every path on every sample and keeps each sample's own: the ground truth of the
+tests.
 
     d = Dispatch(route, n_routes=4)          # route long [B], values in 0..3
     y = d.run(x, [path0, path1, path2, path3])
@@ -56,15 +58,14 @@ def check_route_index(route, n_routes: int) -> None:
 class Dispatch:
     """One route index per sample, ordered once; see the module docstring.
 
-    ``route`` long [B], values in [0, ``n_routes``). ``bucket_rows[r]`` holds, for route r,
-    the original rows of its samples (in their original order), or None when route r is not
-    used. ``sizes[r]`` is the number of samples on route r.
-    """
+    ``route`` long [B], values in [0, ``n_routes``). ``bucket_rows[r]`` holds, for route
+    r, the original rows of its samples (in their original order), or None when route r is
+    not used. ``sizes[r]`` is the number of samples on route r."""
 
     def __init__(self, route: torch.Tensor, n_routes: int):
         check_route_index(route, n_routes)
         self.route, self.n_routes, self.batch = route, n_routes, len(route)
-        if self.batch == 1:                      # one sample, one bucket: no sort, no copies
+        if self.batch == 1:             # one sample, one bucket: no sort, no copies
             r = int(route[0])
             self._check_range(r, r)
             self.sizes = [1 if q == r else 0 for q in range(n_routes)]
@@ -98,14 +99,14 @@ class Dispatch:
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
         if x.shape[0] != self.batch:
-            raise ValueError(f"{name} has {x.shape[0]} samples but route has {self.batch} "
-                             f"entries (one route index per sample)")
+            raise ValueError(f"{name} has {x.shape[0]} samples but route has "
+                             f"{self.batch} entries (one route index per sample)")
 
     # ------------------------------------------------------------------ the two halves
 
     def split(self, x: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
-        """(route, its samples [n_r, ...]) for every used route, in route order. One gather
-        of x (none with a single bucket); each stack is a contiguous view of it."""
+        """(route, its samples [n_r, ...]) for every used route, in route order. One
+        gather of x (none with a single bucket); each stack is a contiguous view of it."""
         self._check_x(x)
         if self.single:
             return [(r, x) for r in self.used]
@@ -113,12 +114,12 @@ class Dispatch:
         return [(r, stacks[r]) for r in self.used]
 
     def combine(self, ys: Sequence[tuple[int, torch.Tensor | None]]) -> torch.Tensor:
-        """Put each route's results back in the batch's order: ``ys`` lists (route, y_r) with
-        y_r [n_r, ...] (or None: zeros) for every used route. Returns [B, ...]."""
+        """Put each route's results back in the batch's order: ``ys`` lists (route, y_r)
+        with y_r [n_r, ...] (or None: zeros) for every used route. Returns [B, ...]."""
         ys = list(ys)
         if [r for r, _ in ys] != self.used:
-            raise ValueError(f"combine needs the results of routes {self.used} in that order, "
-                             f"got routes {[r for r, _ in ys]}")
+            raise ValueError(f"combine needs the results of routes {self.used} in that "
+                             f"order, got routes {[r for r, _ in ys]}")
         like = next((y for _, y in ys if y is not None), None)
         if like is None:
             raise ValueError("every route's result is None: nothing to combine")
@@ -139,12 +140,13 @@ class Dispatch:
             strategy: str = "auto") -> torch.Tensor:
         """Each sample through its route's sub-network ``paths[route]``: [B, ...].
 
-        ``paths`` holds one callable (or None: that route computes nothing, zeros) per route.
-        ``dense``, optional, computes the same result the simple way (the wide block on every
-        sample, outputs that are off zeroed); ``strategy`` "buckets" or "dense" forces one,
-        "auto" asks the cost model (:func:`~condcomp_lib.ops.cost_model.dispatch_pays`, which
-        needs ``cost``) and dispatches when either is missing. The choice never changes the
-        result, only the time."""
+        ``paths`` holds one callable (or None: that route computes nothing, zeros) per
+        route. ``dense``, optional, computes the same result the simple way (the wide
+        block on every sample, outputs that are off zeroed); ``strategy`` "buckets" or
+        "dense" forces one, "auto" asks the cost model
+        (:func:`~condcomp_lib.ops.cost_model.dispatch_pays`, which needs ``cost``) and
+        dispatches when either is missing. The choice never changes the result, only the
+        time."""
         if len(paths) != self.n_routes:
             raise ValueError(f"paths has {len(paths)} entries but n_routes is "
                              f"{self.n_routes}: give one sub-network (or None) per route")
@@ -176,17 +178,19 @@ class Dispatch:
             return path(xs)
 
     def _zeros(self, x: torch.Tensor, paths) -> torch.Tensor:
-        """Zeros [B, ...] shaped like a path's output, learnt from a call on no samples."""
+        """Zeros [B, ...] shaped like a path's output, learnt from a call on no
+        samples."""
         probe = next((p for p in paths if p is not None), None)
         if probe is None:
             raise ValueError("every path is None: the output's shape is unknown")
         empty = probe(x[:0])
         return empty.new_zeros(self.batch, *empty.shape[1:])
 
-    def reference(self, x: torch.Tensor, paths: Sequence[Callable | None]) -> torch.Tensor:
-        """Dense, then keep each sample's own: every path runs on the whole batch and row b of
-        the result is row b of path ``route[b]``'s output (zeros for a None path). K times
-        the work; the ground truth that :meth:`run` must equal."""
+    def reference(self, x: torch.Tensor,
+                  paths: Sequence[Callable | None]) -> torch.Tensor:
+        """Dense, then keep each sample's own: every path runs on the whole batch and row
+        b of the result is row b of path ``route[b]``'s output (zeros for a None path). K
+        times the work; the ground truth that :meth:`run` must equal."""
         self._check_x(x)
         ys = [None if p is None else p(x) for p in paths]                   # K x [B, ...]
         like = next((y for y in ys if y is not None), None)
@@ -200,4 +204,5 @@ class Dispatch:
         return out
 
     def __repr__(self) -> str:
-        return f"Dispatch(batch={self.batch}, n_routes={self.n_routes}, sizes={self.sizes})"
+        return (f"Dispatch(batch={self.batch}, n_routes={self.n_routes}, "
+                f"sizes={self.sizes})")

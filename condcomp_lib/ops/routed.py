@@ -3,21 +3,20 @@
 "Compute only part of a layer, chosen per sample" is what almost every method in the book
 does, so the library gives it one name. Used by CIGT (chapter 4: a route picks one channel
 group per block), chapter 5 (routed execution), Bengio et al.'s block policies (blocks of
-hidden units), Olah's feature-cluster trees and activity specialization (spatial tiles), and
-early exit (an exited sample routes nothing).
+hidden units), Olah's feature-cluster trees and activity specialization (spatial tiles),
+and early exit (an exited sample routes nothing).
 
 Each op is one ``torch.autograd.Function`` that hands forward and backward to an
-implementation: on a CPU the fast PyTorch path (``routed_conv_fast``, ``routed_linear_fast``)
-where it applies, else the readable PyTorch reference beside it (``routed_conv_reference``,
-``routed_linear_reference``), or the CuPy kernels (``routed_kernel``), chosen by
-:mod:`.backend`. Arguments are checked first (:mod:`.checks`), so bad input fails before any
-kernel runs.
+implementation: on a CPU the fast PyTorch path (``routed_conv_fast``,
+``routed_linear_fast``) where it applies, else the readable PyTorch reference beside it
+(``routed_conv_reference``, ``routed_linear_reference``), or the CuPy kernels
+(``routed_kernel``), chosen by :mod:`.backend`. Arguments are checked first
+(:mod:`.checks`), so bad input fails before any kernel runs.
 
-Before any of that, ``strategy`` decides between the routed path and the simple one, "dense,
-then zero the off outputs", which is faster where little work is saved (small layers at
-small batches, high active fractions): ``"auto"`` asks :mod:`.cost_model`, ``"routed"`` and
-``"dense"`` force one. The choice changes the time, never the result.
-"""
+Before any of that, ``strategy`` decides between the routed path and the simple one,
+"dense, then zero the off outputs", which is faster where little work is saved (small
+layers at small batches, high active fractions): ``"auto"`` asks :mod:`.cost_model`,
+``"routed"`` and ``"dense"`` force one. The choice changes the time, never the result."""
 from __future__ import annotations
 
 import torch
@@ -47,11 +46,13 @@ class _ConvImpl:
         return self.module.forward(x, weight, bias, route, in_route, self.g)
 
     def backward(self, grad_out, x, weight, bias, route, in_route, needs):
-        return self.module.backward(grad_out, x, weight, bias, route, in_route, self.g, needs)
+        return self.module.backward(grad_out, x, weight, bias, route, in_route, self.g,
+                                    needs)
 
 
 class _LinearImpl:
-    """A routed linear layer in PyTorch (its own files: a product is cheap, calls are not)."""
+    """A routed linear layer in PyTorch (its own files: a product is cheap, calls are
+    not)."""
 
     def __init__(self, module):
         self.forward, self.backward = module.forward, module.backward
@@ -64,17 +65,20 @@ class _LinearAsConv:
         self.conv = conv_impl
 
     def forward(self, x, weight, bias, route, in_route):
-        return self.conv.forward(x[:, :, None, None], weight[:, :, None, None], bias, route,
-                                 in_route).flatten(1)
+        return self.conv.forward(x[:, :, None, None], weight[:, :, None, None], bias,
+                                 route, in_route).flatten(1)
 
     def backward(self, grad_out, x, weight, bias, route, in_route, needs):
         gx, gw, gb = self.conv.backward(grad_out[:, :, None, None], x[:, :, None, None],
-                                        weight[:, :, None, None], bias, route, in_route, needs)
-        return (None if gx is None else gx.flatten(1), None if gw is None else gw.flatten(1), gb)
+                                        weight[:, :, None, None], bias, route, in_route,
+                                        needs)
+        return (None if gx is None else gx.flatten(1),
+                None if gw is None else gw.flatten(1), gb)
 
 
 class RoutedFunction(torch.autograd.Function):
-    """Autograd for both ops: saves the inputs, asks the implementation for the gradients."""
+    """Autograd for both ops: saves the inputs, asks the implementation for the
+    gradients."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, route, in_route, impl):
@@ -86,8 +90,8 @@ class RoutedFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out):
         x, weight, bias, route, in_route = ctx.saved_tensors
-        gx, gw, gb = ctx.impl.backward(grad_out.contiguous(), x, weight, bias, route, in_route,
-                                       ctx.needs_input_grad[:3])
+        gx, gw, gb = ctx.impl.backward(grad_out.contiguous(), x, weight, bias, route,
+                                       in_route, ctx.needs_input_grad[:3])
         return gx, gw, gb, None, None, None
 
 
@@ -122,7 +126,8 @@ def dense_masked_conv2d(x, weight, bias, route, in_route, g: Geometry) -> torch.
 
 
 def dense_masked_linear(x, weight, bias, route, in_route) -> torch.Tensor:
-    """The simple path of ``routed_linear``: the dense layer, then the off blocks zeroed."""
+    """The simple path of ``routed_linear``: the dense layer, then the off blocks
+    zeroed."""
     if in_route is not None:
         x = torch.where(_group_mask(in_route, x.shape[1] // in_route.shape[1]), x, 0)
     y = F.linear(x, weight, bias)                                  # [B, F_out]
@@ -135,37 +140,38 @@ def _conv_is_routed(strategy, x, route, in_route, g: Geometry) -> bool:
         return strategy == "routed"
     if x.is_cuda:
         return True     # the cost model's numbers are the CPU's
-    active = route.view(g.batch, g.groups, -1).sum((0, 2)).to(torch.float64)   # per group
+    per_group = route.view(g.batch, g.groups, -1).sum((0, 2))   # active items per group
+    items = float(per_group.sum())
+    share = items / (g.batch * g.groups * g.grid[0] * g.grid[1])
     in_share = 1.0 if in_route is None else float(in_route.float().mean())
-    share = float(active.sum()) / (g.batch * g.groups * g.grid[0] * g.grid[1])
     item = x.element_size()
     dense_macs = g.batch * g.c_out * g.c_in * g.kernel[0] * g.kernel[1] * \
         g.out_hw[0] * g.out_hw[1]
     patch = g.patch[0] * g.patch[1] if g.spatial else g.in_hw[0] * g.in_hw[1]
-    gathered = float(active.sum()) * g.c_in * patch * item * in_share
+    gathered = items * g.c_in * in_share * patch * item
     out_bytes = g.batch * g.c_out * g.out_hw[0] * g.out_hw[1] * item
     return cost_model.conv_pays(dense_macs, share * in_share * dense_macs,
-                                x.numel() * item, gathered, out_bytes,
-                                int((active > 0).sum()))
+                                x.numel() * item, gathered, out_bytes, share,
+                                int((per_group > 0).sum()))
 
 
-def routed_conv2d(x, weight, bias, route, *, in_route=None, stride=1, padding=0, tile=None,
-                  backend: str = "auto", strategy: str = "auto") -> torch.Tensor:
+def routed_conv2d(x, weight, bias, route, *, in_route=None, stride=1, padding=0,
+                  tile=None, backend: str = "auto",
+                  strategy: str = "auto") -> torch.Tensor:
     """Convolution computed only where ``route`` says; exact zeros elsewhere.
 
     Used by CIGT (chapter 4), chapter 5, Bengio et al.'s block policies, Olah's activity
     specialization and early exit.
 
-    x [B, C_in, H, W]; weight [C_out, C_in, k, k]; bias [C_out] or None.
-    route: bool [B, G] (output-channel groups, C_out split into G equal groups) or
-    [B, G, Th, Tw] (groups and spatial tiles of the output; ``tile=(th, tw)`` output pixels,
-    which must divide the output size exactly; inferred from the route's shape when None).
-    in_route: optional bool [B, G_in]; input channel groups that are zero for a sample (the
-    previous layer did not compute them) are not read.
-    Returns y [B, C_out, H_out, W_out]. On the routed path only active (sample, group, tile)
-    items are computed, and gradients flow through them only. ``backend``: "auto",
-    "reference" or "kernel"; ``strategy``: "auto", "routed" or "dense" (module docstring).
-    """
+    x [B, C_in, H, W]; weight [C_out, C_in, k, k]; bias [C_out] or None. route: bool [B,
+    G] (output-channel groups, C_out split into G equal groups) or [B, G, Th, Tw] (groups
+    and spatial tiles of the output; ``tile=(th, tw)`` output pixels, which must divide
+    the output size exactly; inferred from the route's shape when None). in_route:
+    optional bool [B, G_in]; input channel groups that are zero for a sample (the previous
+    layer did not compute them) are not read. Returns y [B, C_out, H_out, W_out]. On the
+    routed path only active (sample, group, tile) items are computed, and gradients flow
+    through them only. ``backend``: "auto", "reference" or "kernel"; ``strategy``: "auto",
+    "routed" or "dense" (module docstring)."""
     check_backend(backend)
     check_strategy(strategy)
     g = conv_geometry(x, weight, bias, route, in_route, stride, padding, tile)
@@ -189,13 +195,18 @@ def _linear_is_routed(strategy, x, weight, route, in_route) -> bool:
     bsz, f_in = x.shape
     f_out, g = weight.shape[0], route.shape[1]
     on = route.sum(1)                                              # [B] blocks on
+    used = route.any(0)
     if in_route is None:
         rows = float(on.sum())
-        macs = rows * (f_out // g) * f_in
+        macs, gathered = rows * (f_out // g) * f_in, rows * f_in
+        used_share = float(used.float().mean())
     else:                      # (sample, input block, output block) triples
         rows = float((on * in_route.sum(1)).sum())
-        macs = rows * (f_out // g) * (f_in // in_route.shape[1])
-    return cost_model.linear_pays(bsz, f_in, f_out, macs, rows, x.element_size())
+        gathered = rows * (f_in // in_route.shape[1])
+        macs = gathered * (f_out // g)
+        used_share = float(used.float().mean() * in_route.any(0).float().mean())
+    return cost_model.linear_pays(bsz, f_in, f_out, macs, gathered, used_share,
+                                  in_route is not None, x.element_size())
 
 
 def routed_linear(x, weight, bias, route, *, in_route=None, backend: str = "auto",
@@ -204,11 +215,10 @@ def routed_linear(x, weight, bias, route, *, in_route=None, backend: str = "auto
 
     Used by Bengio et al.'s block policies, chapter 5 and early exit.
 
-    x [B, F_in]; weight [F_out, F_in]; bias [F_out] or None; route bool [B, G] (F_out split
-    in G equal blocks); in_route optional bool [B, G_in] (input blocks that are zero and not
-    read). Returns y [B, F_out], exact zeros in the blocks that are off. ``backend`` and
-    ``strategy`` as for :func:`routed_conv2d`.
-    """
+    x [B, F_in]; weight [F_out, F_in]; bias [F_out] or None; route bool [B, G] (F_out
+    split in G equal blocks); in_route optional bool [B, G_in] (input blocks that are zero
+    and not read). Returns y [B, F_out], exact zeros in the blocks that are off.
+    ``backend`` and ``strategy`` as for :func:`routed_conv2d`."""
     check_backend(backend)
     check_strategy(strategy)
     linear_groups(x, weight, bias, route, in_route)

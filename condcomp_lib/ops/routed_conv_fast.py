@@ -1,28 +1,27 @@
 """Routed convolution on a CPU, fast: every gather and every scatter done once.
 
-Used through :func:`condcomp_lib.ops.routed_conv2d` by CIGT (chapter 4), chapter 5 and Olah's
-activity specialization (spatial tiles). The readable ground truth is
+Used through :func:`condcomp_lib.ops.routed_conv2d` by CIGT (chapter 4), chapter 5 and
+Olah's activity specialization (spatial tiles). The readable ground truth is
 :mod:`.routed_conv_reference` beside it; the tests hold the two equal, value and gradient.
 This file covers the routes without ``in_route`` (a trellis runs through
-:class:`~condcomp_lib.ops.Dispatch` instead); :func:`supports` says so, and the caller falls
-back to the reference for the rest.
+:class:`~condcomp_lib.ops.Dispatch` instead); :func:`supports` says so, and the caller
+falls back to the reference for the rest.
 
-What makes it fast, measured in chapter 5 (a fresh output costs page faults and a memset on
-this CPU, so bytes written count as much as MACs):
+What makes it fast, measured in chapter 5 (a fresh output costs page faults and a memset
+on this CPU, so bytes written count as much as MACs):
 
 * the active items are listed once, grouped by output group (``nonzero`` on the transposed
   route, no loop over samples), and the input they read is gathered once;
 * each output group runs one convolution on its contiguous slice of that stack;
 * the output is written exactly once: rows that are off get zeros (``index_fill_``), rows
   that are on get their results (``index_copy_``), with no zero-filled buffer first;
-* spatial tiles follow SBNet: every active tile, with its halo, is gathered from the unpadded
-  input in one indexing operation (indices clamped at the border, the pixels outside masked
-  to zero, so the whole input is never padded or copied), convolved with no padding, and
-  written back in one ``index_put_``.
+* spatial tiles follow SBNet: every active tile, with its halo, is gathered from the
+  unpadded input in one indexing operation (indices clamped at the border, the pixels
+  outside masked to zero, so the whole input is never padded or copied), convolved with no
+  padding, and written back in one ``index_put_``.
 
-Backward walks the same items: one gather of the output gradient, the convolution's backward
-per group, one scatter of the input gradient.
-"""
+Backward walks the same items: one gather of the output gradient, the convolution's
+backward per group, one scatter of the input gradient."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,7 +34,8 @@ from .routed_conv_reference import all_on
 
 
 def supports(g: Geometry, in_route) -> bool:
-    """True when this file computes the op (no ``in_route``; tiles with stride 1 or more)."""
+    """True when this file computes the op (no ``in_route``; tiles with stride 1 or
+    more)."""
     return in_route is None
 
 
@@ -75,7 +75,7 @@ def _group_slices(weight, bias, g: Geometry, j: int):
 
 def _channel_forward(x, weight, bias, route, g: Geometry) -> torch.Tensor:
     it = items(route, g)
-    xs = x.index_select(0, it.b)                                 # [n, C_in, H, W], by group
+    xs = x.index_select(0, it.b)                          # [n, C_in, H, W], by group
     out = x.new_empty(g.batch * g.groups, g.group_out * g.out_hw[0] * g.out_hw[1])
     on = _rows(it, g)
     off = (~route).flatten().nonzero().flatten()                 # rows of the groups off
@@ -125,9 +125,9 @@ def _channel_backward(grad_out, x, weight, bias, route, g: Geometry, needs):
 # ------------------------------------------------------------------ spatial tiles
 
 def _windows(it: Items, g: Geometry):
-    """For each item, the input rows and columns its tile reads (with halo), clamped into the
-    input, and a mask [n, 1, ph, pw] of the pixels that lie inside it (the rest are the
-    convolution's zero padding)."""
+    """For each item, the input rows and columns its tile reads (with halo), clamped into
+    the input, and a mask [n, 1, ph, pw] of the pixels that lie inside it (the rest are
+    the convolution's zero padding)."""
     (ph, pw), (th, tw), (sh, sw) = g.patch, g.tile, g.stride
     (pad_h, pad_w), (h, w) = g.padding, g.in_hw
     dev = it.b.device
@@ -140,14 +140,15 @@ def _windows(it: Items, g: Geometry):
 def _gather_tiles(x, it: Items, g: Geometry):
     """The tile stack [n, C_in, ph, pw]: one advanced-indexing gather from x itself."""
     r, c, inside = _windows(it, g)
-    stack = x[it.b[:, None, None], :, r[:, :, None], c[:, None, :]]     # [n, ph, pw, C_in]
+    stack = x[it.b[:, None, None], :, r[:, :, None], c[:, None, :]]   # [n, ph, pw, C_in]
     return stack.permute(0, 3, 1, 2).mul(inside), (r, c, inside)
 
 
 def _tile_view(out: torch.Tensor, g: Geometry) -> torch.Tensor:
     """out [B, C_out, H_out, W_out] as [B, G, Th, Tw, C_out/G, th, tw] (a view)."""
     (Th, Tw), (th, tw) = g.grid, g.tile
-    return out.view(g.batch, g.groups, g.group_out, Th, th, Tw, tw).permute(0, 1, 3, 5, 2, 4, 6)
+    tiles = out.view(g.batch, g.groups, g.group_out, Th, th, Tw, tw)
+    return tiles.permute(0, 1, 3, 5, 2, 4, 6)
 
 
 def _spatial_forward(x, weight, bias, route, g: Geometry) -> torch.Tensor:
@@ -204,7 +205,8 @@ def _spatial_backward(grad_out, x, weight, bias, route, g: Geometry, needs):
 # ------------------------------------------------------------------ the two passes
 
 def forward(x, weight, bias, route, in_route, g: Geometry) -> torch.Tensor:
-    """y [B, C_out, H_out, W_out]: the convolution where ``route`` is on, zeros elsewhere."""
+    """y [B, C_out, H_out, W_out]: the convolution where ``route`` is on, zeros
+    elsewhere."""
     if all_on(route, in_route):
         return F.conv2d(x, weight, bias, g.stride, g.padding)
     if g.spatial:

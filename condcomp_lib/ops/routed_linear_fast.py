@@ -1,19 +1,20 @@
 """Routed linear layer on a CPU, fast: one batched product instead of a loop over blocks.
 
-Used through :func:`condcomp_lib.ops.routed_linear` by Bengio et al.'s block policies, early
-exit and chapter 5. The readable ground truth is :mod:`.routed_linear_reference` beside it;
-the tests hold the two equal, value and gradient.
+Used through :func:`condcomp_lib.ops.routed_linear` by Bengio et al.'s block policies,
+early exit and chapter 5. The readable ground truth is :mod:`.routed_linear_reference`
+beside it; the tests hold the two equal, value and gradient.
 
 * batch 1: the active output blocks, merged into runs of neighbours, are read as views of
   the weight's rows (no copy): the cost is the active rows' bytes, which is what a
   matrix-vector product on a CPU is paid by;
 * a batch: the active (sample, output block) items are listed once, grouped by block
-  (``nonzero`` on the transposed route), their inputs gathered once, and one grouped matrix
-  product (``F.grouped_mm``: block j's items times block j's rows, with no padding) computes
-  all of them; the results are added into an output that holds the bias where a block is on
-  and zeros elsewhere (``index_add_``);
+  (``nonzero`` on the transposed route), their inputs gathered once, and one grouped
+  matrix product (``F.grouped_mm``: block j's items times block j's rows, with no padding)
+  computes all of them; the results are added into an output that holds the bias where a
+  block is on and zeros elsewhere (``index_add_``);
 * with ``in_route`` the items are (sample, input block, output block) triples, grouped by
-  block pair: one grouped product over the pairs, whose results sum into their output block.
+  block pair: one grouped product over the pairs, whose results sum into their output
+  block.
 
 ``F.grouped_mm`` takes float32 (and sizes that are multiples of four) on a CPU; elsewhere
 :func:`grouped_matmul` falls back to one product per group, the same numbers.
@@ -34,7 +35,7 @@ def grouped_matmul(a: torch.Tensor, b: torch.Tensor, counts: list[int]) -> torch
         offs = torch.tensor(counts, dtype=torch.int32).cumsum(0, dtype=torch.int32)
         return F.grouped_mm(a, b, offs=offs.to(a.device))
     parts, start = [], 0
-    for g, n in enumerate(counts):       # the same products, one per group (float64, odd sizes)
+    for g, n in enumerate(counts):      # one product per group (float64, odd sizes)
         if n:
             parts.append(a[start:start + n] @ b[g])
             start += n
@@ -125,8 +126,8 @@ def forward(x, weight, bias, route, in_route):
     if not it.b.numel():
         return out.view(bsz, f_out)
     if in_route is None:
-        y = grouped_matmul(x.index_select(0, it.b), weight.view(g, fo, -1).transpose(1, 2),
-                           it.counts)                              # [n, F_out/G]
+        blocks = weight.view(g, fo, -1).transpose(1, 2)            # [G, F_in, F_out/G]
+        y = grouped_matmul(x.index_select(0, it.b), blocks, it.counts)   # [n, F_out/G]
     else:
         g_in = in_route.shape[1]
         xs = x.view(bsz, g_in, -1)[it.b, it.i]                     # [n, F_in/G_in]
@@ -147,7 +148,9 @@ def backward(grad_out, x, weight, bias, route, in_route, needs=(True,) * 3):
     g_in = 1 if in_route is None else in_route.shape[1]
     fi = x.shape[1] // g_in
     it = items(route, in_route)
-    gb = (grad_out.reshape(bsz, g, fo) * route[:, :, None]).sum(0).flatten() if need_b else None
+    gb = None
+    if need_b:
+        gb = (grad_out.reshape(bsz, g, fo) * route[:, :, None]).sum(0).flatten()
     gx = torch.zeros_like(x) if need_x else None
     gw = torch.zeros_like(weight) if need_w else None
     if not it.b.numel():
@@ -156,7 +159,7 @@ def backward(grad_out, x, weight, bias, route, in_route, needs=(True,) * 3):
     xs = x.view(bsz, g_in, fi)[it.b, it.i]                           # [n, F_in/G_in]
     w4 = weight.view(g, fo, g_in, fi)
     if need_x:
-        w_pairs = w4.permute(0, 2, 1, 3).reshape(g * g_in, fo, fi)   # pair (j, i), [fo, fi]
+        w_pairs = w4.permute(0, 2, 1, 3).reshape(g * g_in, fo, fi)   # pair (j, i)
         gxs = grouped_matmul(gys, w_pairs, it.counts)                # [n, F_in/G_in]
         gx.view(bsz * g_in, fi).index_add_(0, it.b * g_in + it.i, gxs)
     if need_w:
