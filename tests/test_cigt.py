@@ -191,3 +191,18 @@ def test_parameters_are_the_usable_ones():
     path_fc = fc(1152, 512, 4) + fc(512, 256, 4) + fc(256, 40, 4)
     assert cost.count_params(thick.fc1) + cost.count_params(thick.fc2) + \
         cost.count_params(thick.leaves) == path_fc < wide_fc
+
+
+@torch.no_grad()
+def test_the_folded_router_follows_its_weights():
+    net = small_net().eval()
+    h = torch.randn(5, 4, 14, 14)
+    with torch.enable_grad():
+        layered = net.router1(h)          # with gradients: the four layers one by one
+    torch.testing.assert_close(net.router1(h), layered, rtol=1e-5, atol=1e-6)
+    net.router1.out.weight.mul_(3)        # changed in place: folded again
+    with torch.enable_grad():
+        layered = net.router1(h)
+    torch.testing.assert_close(net.router1(h), layered, rtol=1e-5, atol=1e-6)
+    net.router1.double()                  # moved: folded again
+    assert net.router1(h.double()).dtype == torch.float64

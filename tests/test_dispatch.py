@@ -141,3 +141,14 @@ def test_bad_batches_and_paths_raise_value_errors():
         d.run(torch.randn(3, 6, dtype=D), paths, strategy="fast")
     with pytest.raises(ValueError, match="needs the dense alternative"):
         d.run(torch.randn(3, 6, dtype=D), paths, strategy="dense")
+
+
+@pytest.mark.parametrize("batch", [1, 9])
+def test_refine_dispatches_on_pairs(batch):
+    torch.manual_seed(batch)
+    r1, r2 = torch.randint(0, 2, (batch,)), torch.randint(0, 4, (batch,))
+    pair = Dispatch(r1, 2).refine(r2, 4)
+    assert torch.equal(pair.route, r1 * 4 + r2) and pair.n_routes == 8
+    check(pair.route, 8)
+    with pytest.raises(ValueError, match="route holds index 4"):
+        Dispatch(r1, 2).refine(torch.full((batch,), 4), 4)

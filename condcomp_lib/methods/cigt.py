@@ -104,18 +104,70 @@ class Router(nn.Module):
     """An H unit: average pooling -> linear 128 -> batch norm -> linear K (the logits).
 
     As in the authors' PyTorch LeNet scripts (no ReLU or dropout in between). The routing
-    distribution is softmax(logits / T); its argmax picks the path."""
+    distribution is softmax(logits / T); its argmax picks the path.
 
-    def __init__(self, channels: int, in_hw: int, pool: int, n_routes: int, hidden: int = 128):
+    At inference (eval mode, no gradients) the four steps are one affine map of the pooled
+    input: average pooling, the linear layers and batch norm with its running statistics
+    are all linear, so they fold into one matrix [K, C*H*W] (:meth:`folded`, rebuilt when
+    a weight changes) and the router costs one matrix-vector product instead of four calls,
+    which at batch 1 are most of its time. The logits agree to rounding (1e-6). The router
+    reports the MACs of its two linear layers, the cost chapter 4 counts, either way."""
+
+    reports_macs = True
+
+    def __init__(self, channels: int, in_hw: int, pool: int, n_routes: int,
+                 hidden: int = 128):
         super().__init__()
         self.pool = nn.AvgPool2d(pool)
         side = in_hw // pool
         self.fc = nn.Linear(channels * side * side, hidden)
         self.bn = nn.BatchNorm1d(hidden, momentum=0.1)
         self.out = nn.Linear(hidden, n_routes)
+        self.macs = self.fc.in_features * hidden + hidden * n_routes
+        self.shape = (channels, in_hw, in_hw)
+        self._tensors, self._folded = None, (None, None)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.out(self.bn(self.fc(self.pool(h).flatten(1))))   # [B, K]
+        cost.report(self.macs)
+        if not self.training and not torch.is_grad_enabled():
+            return F.linear(h.flatten(1), *self.folded())               # [B, K]
+        x = F.linear(self.pool(h).flatten(1), self.fc.weight, self.fc.bias)   # [B, 128]
+        return F.linear(self.bn(x), self.out.weight, self.out.bias)   # [B, K]
+
+    def folded(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(A [K, C*H*W], c [K]) with logits = A x + c in eval mode."""
+        state = self._state()
+        # a weight changed in place (training, loading) or moved (.to): fold again
+        key = (state[0].data_ptr(), *[t._version for t in state])
+        if self._folded[0] != key:
+            with torch.no_grad():
+                self._folded = (key, self._fold())
+        return self._folded[1]
+
+    def _state(self) -> list[torch.Tensor]:
+        """The tensors the fold reads, listed once (module attribute look-ups are slow);
+        ``.to()`` and friends replace buffers, so :meth:`_apply` lists them again."""
+        if self._tensors is None:
+            self._tensors = [self.fc.weight, self.fc.bias, self.bn.weight, self.bn.bias,
+                             self.bn.running_mean, self.bn.running_var, self.out.weight,
+                             self.out.bias]
+        return self._tensors
+
+    def _apply(self, fn, *args, **kwargs):
+        self._tensors, self._folded = None, (None, None)
+        return super()._apply(fn, *args, **kwargs)
+
+    def _fold(self):
+        bn, k = self.bn, self.out.out_features
+        alpha = bn.weight / torch.sqrt(bn.running_var + bn.eps)         # batch norm: scale
+        m = self.out.weight @ (alpha[:, None] * self.fc.weight)         # [K, C*s*s]
+        c = self.out.weight @ (alpha * (self.fc.bias - bn.running_mean) + bn.bias) \
+            + self.out.bias                                             # [K]
+        (ch, h, w), p = self.shape, self.pool.kernel_size
+        s = h // p                                  # the pooled side; rows past s*p unread
+        a = m.view(k, ch, s, 1, s, 1).expand(k, ch, s, p, s, p).reshape(k, ch, s * p, s * p)
+        a = F.pad(a / (p * p), (0, w - s * p, 0, h - s * p))            # [K, C, H, W]
+        return a.reshape(k, -1).contiguous(), c
 
 
 @dataclass
@@ -186,6 +238,11 @@ class LeNetCIGT(nn.Module):
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.forced_routes = None   # for experiments: two long [B] route tensors
         self.strategy = "auto"
+        self.block_costs = self._costs()
+        # the paths as the dispatches take them: one callable per route (pair)
+        self.block1_paths = [functools.partial(self.block1, i=i) for i in range(k1)]
+        self.block2_paths = [functools.partial(self.block2, i=i, j=j)
+                             for i in range(k1) for j in range(k2)]
 
     # -- routing ---------------------------------------------------------------------
     @property
@@ -201,11 +258,13 @@ class LeNetCIGT(nn.Module):
         warm-up)."""
         self.step.fill_(step)
 
-    def choose(self, logits: torch.Tensor, level: int):
+    def choose(self, logits: torch.Tensor, level: int, probs: bool = True):
         """(probs [B, K], route long [B]) of one router. The route is a hard choice and
-        carries no gradient: routers learn from the information gain of ``probs`` only."""
-        probs = F.softmax(logits / self.temperature, dim=1)
-        route = probs.detach().argmax(1)
+        carries no gradient: routers learn from the information gain of ``probs`` only.
+        The argmax of the logits is that of softmax(logits / T) for any T > 0, so the
+        distribution is only computed when asked for (``probs=False`` gives None)."""
+        route = logits.argmax(1)                  # integers: no gradient reaches them
+        p = F.softmax(logits / self.temperature, dim=1) if probs else None
         if self.training:
             share = 1.0 if self.warming_up else self.random_share
             if share > 0:
@@ -214,7 +273,7 @@ class LeNetCIGT(nn.Module):
                 route = torch.where(pick, rand, route)
         if self.forced_routes is not None:
             route = self.forced_routes[level].to(route.device)
-        return probs, route
+        return p, route
 
     # -- the blocks, one path at a time ----------------------------------------------
     def block1(self, h0: torch.Tensor, i: int) -> torch.Tensor:
@@ -226,9 +285,12 @@ class LeNetCIGT(nn.Module):
         """Path j of block 2 fed by path i of block 1: [n, 32, 7, 7] -> logits [n,
         classes]."""
         h = F.max_pool2d(F.relu(self.conv3(h1, j, i)), 2).flatten(1)   # [n, 32 * 3 * 3]
-        h = self.dropout(F.relu(self.fc1(h, j)))                         # [n, 128]
-        h = self.dropout(F.relu(self.fc2(h, j)))                         # [n, 64]
+        h = self._dropout(F.relu(self.fc1(h, j)))                        # [n, 128]
+        h = self._dropout(F.relu(self.fc2(h, j)))                        # [n, 64]
         return self.leaves(h, j)                                         # [n, classes]
+
+    def _dropout(self, h: torch.Tensor) -> torch.Tensor:
+        return self.dropout(h) if self.training else h   # no call at all in eval mode
 
     # -- the same blocks, dense: every path on every sample, each keeps its own ------
     def dense_block1(self, h0: torch.Tensor, r1: torch.Tensor) -> torch.Tensor:
@@ -256,28 +318,29 @@ class LeNetCIGT(nn.Module):
         return logits[rows, r2]
 
     def _costs(self) -> tuple[BlockCost, BlockCost]:
-        """What one sample costs in each block, for the dispatch's cost model."""
-        (_, k1, k2), c3 = self.paths, self.conv3.path_macs((7, 7))
-        p1 = self.conv2.path_macs((14, 14))
+        """What one sample costs in each block, for the dispatch's cost model: MACs and
+        calls of one path and of the dense block, bytes a sample moves in and out."""
+        (_, k1, k2), w = self.paths, self.widths
+        p1, c3 = self.conv2.path_macs((14, 14)), self.conv3.path_macs((7, 7))
         p2 = c3 + sum(m.path_macs() for m in (self.fc1, self.fc2, self.leaves))
-        return (BlockCost(p1, 3, k1 * p1, 6),
-                BlockCost(p2, 11, k1 * k2 * c3 + k2 * (p2 - c3), 16))
+        h1 = w.conv2 // k1 * 7 * 7                                     # one path's output
+        return (BlockCost(p1, 3, k1 * p1, 6, 4 * (w.conv1 * 14 * 14 + h1)),
+                BlockCost(p2, 11, k1 * k2 * c3 + k2 * (p2 - c3), 16,
+                          4 * (h1 + self.num_classes)))
 
     # -- the trellis -----------------------------------------------------------------
-    def run(self, x: torch.Tensor) -> CIGTOutput:
+    def run(self, x: torch.Tensor, probs: bool = True) -> CIGTOutput:
+        """Logits, router distributions (None with ``probs=False``) and routes."""
         _, k1, k2 = self.paths
-        cost1, cost2 = self._costs()
+        cost1, cost2 = self.block_costs
         h0 = F.max_pool2d(F.relu(self.conv1(x)), 2)                   # [B, 32, 14, 14]
-        p1, r1 = self.choose(self.router1(h0), 0)
+        p1, r1 = self.choose(self.router1(h0), 0, probs)
         d1 = Dispatch(r1, k1)
-        h1 = d1.run(h0, [functools.partial(self.block1, i=i) for i in range(k1)],
-                    dense=lambda h: self.dense_block1(h, r1), cost=cost1,
-                    strategy=self.strategy)                        # [B, 32, 7, 7]
-        p2, r2 = self.choose(self.router2(h1), 1)               # the router sees its path
-        d2 = Dispatch(r1 * k2 + r2, k1 * k2)                    # one bucket per pair
-        pairs = [functools.partial(self.block2, i=i, j=j)
-                 for i in range(k1) for j in range(k2)]
-        logits = d2.run(h1, pairs, dense=lambda h: self.dense_block2(h, r1, r2),
+        h1 = d1.run(h0, self.block1_paths, dense=lambda h: self.dense_block1(h, r1),
+                    cost=cost1, strategy=self.strategy)             # [B, 32, 7, 7]
+        p2, r2 = self.choose(self.router2(h1), 1, probs)        # the router sees its path
+        d2 = d1.refine(r2, k2)                                  # one bucket per pair
+        logits = d2.run(h1, self.block2_paths, dense=lambda h: self.dense_block2(h, r1, r2),
                         cost=cost2, strategy=self.strategy)     # [B, classes]
         return CIGTOutput(logits, [p1, p2], [r1, r2])
 
@@ -311,7 +374,7 @@ class LeNetCIGT(nn.Module):
         return CIGTOutput(logits, [p1, p2], [r1, r2])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.run(x).logits
+        return self.run(x, probs=False).logits
 
 
 # ---------------------------------------------------------------- the objective

@@ -39,6 +39,25 @@ def _check_split(total: int, parts: int, what: str) -> None:
         raise ValueError(f"{what}={total} must split into {parts} equal paths")
 
 
+class _Views:
+    """Views of a parameter's blocks, made once: at batch 1 making a view per call costs
+    as much as the small layer it feeds. Only used without gradients (a view made there
+    carries no graph); rebuilt when the parameter's storage changes (``.to()``)."""
+
+    def __init__(self):
+        self.ptr, self.views = None, {}
+
+    def get(self, weight: torch.Tensor, bias: torch.Tensor, key):
+        if torch.is_grad_enabled():
+            return weight[key], bias[key[0]]
+        if self.ptr != (weight.data_ptr(), bias.data_ptr()):
+            self.ptr, self.views = (weight.data_ptr(), bias.data_ptr()), {}
+        hit = self.views.get(key)
+        if hit is None:
+            hit = self.views[key] = (weight[key], bias[key[0]])
+        return hit
+
+
 def _wide_to_blocks(state_dict: dict, prefix: str, wide_dim: int, to_blocks,
                     paths: int) -> None:
     """Convert, in ``state_dict``, a weight saved in the wide layout (``wide_dim`` dims)
@@ -70,6 +89,7 @@ class PathConv2d(nn.Module):
         # weight [K, K_in, C_out/K, C_in/K_in, k, k], bias [K, C_out/K]
         self.weight = nn.Parameter(torch.empty(paths, in_paths, co, ci, k, k))
         self.bias = nn.Parameter(torch.empty(paths, co))
+        self._views = _Views()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -103,9 +123,10 @@ class PathConv2d(nn.Module):
         return co * ci * self.kernel_size ** 2 * out_hw[0] * out_hw[1]
 
     def forward(self, x: torch.Tensor, path: int, in_path: int = 0) -> torch.Tensor:
-        y = F.conv2d(x, self.weight[path, in_path], self.bias[path], self.stride,
-                     self.padding)                               # [n, C_out/K, H', W']
-        cost.report(self.path_macs(y.shape[2:]))
+        w, b = self._views.get(self.weight, self.bias, (path, in_path))
+        y = F.conv2d(x, w, b, self.stride, self.padding)        # [n, C_out/K, H', W']
+        if cost.counting():
+            cost.report(self.path_macs(y.shape[2:]))
         return y
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -134,6 +155,7 @@ class PathLinear(nn.Module):
         fo, fi = out_features // paths, in_features // paths
         self.weight = nn.Parameter(torch.empty(paths, fo, fi))   # [K, F_out/K, F_in/K]
         self.bias = nn.Parameter(torch.empty(paths, fo))         # [K, F_out/K]
+        self._views = _Views()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -163,8 +185,10 @@ class PathLinear(nn.Module):
         return (self.out_features // self.paths) * (self.in_features // self.paths)
 
     def forward(self, x: torch.Tensor, path: int) -> torch.Tensor:
-        y = F.linear(x, self.weight[path], self.bias[path])           # [n, F_out/K]
-        cost.report(self.path_macs())
+        w, b = self._views.get(self.weight, self.bias, (path,))
+        y = F.linear(x, w, b)                                         # [n, F_out/K]
+        if cost.counting():
+            cost.report(self.path_macs())
         return y
 
     def forward_all(self, x: torch.Tensor) -> torch.Tensor:

@@ -55,45 +55,83 @@ def check_route_index(route, n_routes: int) -> None:
                          f"{tuple(route.shape)}")
 
 
+def _check_bounds(lo: int, hi: int, n_routes: int) -> None:
+    if lo < 0 or hi >= n_routes:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"route holds index {bad}, outside 0..{n_routes - 1} "
+                         f"(n_routes={n_routes})")
+
+
+def check_range(route: torch.Tensor, n_routes: int) -> None:
+    """Every index of ``route`` (non-empty) lies in [0, n_routes)."""
+    lo, hi = torch.aminmax(route)
+    _check_bounds(int(lo), int(hi), n_routes)
+
+
 class Dispatch:
     """One route index per sample, ordered once; see the module docstring.
 
     ``route`` long [B], values in [0, ``n_routes``). ``bucket_rows[r]`` holds, for route
     r, the original rows of its samples (in their original order), or None when route r is
-    not used. ``sizes[r]`` is the number of samples on route r."""
+    not used or holds the whole batch. ``sizes[r]`` is the number of samples on route r,
+    ``used`` the routes with samples."""
 
     def __init__(self, route: torch.Tensor, n_routes: int):
         check_route_index(route, n_routes)
-        self.route, self.n_routes, self.batch = route, n_routes, len(route)
+        self._route, self.n_routes, self.batch = route, n_routes, len(route)
         if self.batch == 1:             # one sample, one bucket: no sort, no copies
-            r = int(route[0])
-            self._check_range(r, r)
-            self.sizes = [1 if q == r else 0 for q in range(n_routes)]
-        elif self.batch == 0:
+            self._one(int(route), n_routes)
+            return
+        if self.batch == 0:
             self.sizes = [0] * n_routes
         else:
-            lo, hi = torch.aminmax(route)
-            self._check_range(int(lo), int(hi))
+            check_range(route, n_routes)
             self.sizes = torch.bincount(route, minlength=n_routes).tolist()   # [K]
         self.used = [r for r, n in enumerate(self.sizes) if n]
         # one bucket holds everyone: the identity order, nothing to gather or scatter
         self.single = len(self.used) <= 1
         self.bucket_rows: list[torch.Tensor | None] = [None] * n_routes
-        if self.single:
-            if self.used:
-                self.bucket_rows[self.used[0]] = None   # all rows: use x itself
-            self.order = None
-        else:
+        self.order = None
+        if not self.single:
             self.order = torch.argsort(route, stable=True)                  # [B]
-            for r, rows in zip(range(n_routes), self.order.split(self.sizes)):
+            for r, rows in enumerate(self.order.split(self.sizes)):
                 if self.sizes[r]:
                     self.bucket_rows[r] = rows
 
-    def _check_range(self, lo: int, hi: int) -> None:
-        if lo < 0 or hi >= self.n_routes:
-            bad = lo if lo < 0 else hi
-            raise ValueError(f"route holds index {bad}, outside 0..{self.n_routes - 1} "
-                             f"(n_routes={self.n_routes})")
+    def _one(self, r: int, n_routes: int) -> None:
+        """Batch 1 on route r: plain integers, no tensor operation."""
+        self.n_routes, self.batch = n_routes, 1
+        _check_bounds(r, r, n_routes)
+        self.sizes = [0] * n_routes
+        self.sizes[r] = 1
+        self.used, self.single, self.order = [r], True, None
+        self.bucket_rows = [None] * n_routes
+
+    def refine(self, route: torch.Tensor, n_routes: int) -> "Dispatch":
+        """The dispatch on pairs (this route, ``route``): pair r * n_routes + q of
+        ``self.n_routes * n_routes``. A trellis block dispatches on the pair, since what a
+        path reads depends on the path before it. At batch 1 this is integer arithmetic."""
+        check_route_index(route, n_routes)
+        if len(route) != self.batch:
+            raise ValueError(f"route has {len(route)} entries but the batch has "
+                             f"{self.batch}")
+        if self.batch != 1:
+            check_range(route, n_routes)
+            return Dispatch(self._route * n_routes + route, self.n_routes * n_routes)
+        q = int(route)
+        _check_bounds(q, q, n_routes)
+        pair = Dispatch.__new__(Dispatch)
+        pair._one(self.used[0] * n_routes + q, self.n_routes * n_routes)
+        pair._route = None                              # made when asked for
+        pair._device = route.device
+        return pair
+
+    @property
+    def route(self) -> torch.Tensor:
+        """The route index of every sample, long [B]."""
+        if self._route is None:
+            self._route = torch.tensor(self.used, device=self._device)
+        return self._route
 
     def _check_x(self, x: torch.Tensor, name: str = "x") -> None:
         if not isinstance(x, torch.Tensor):
@@ -158,6 +196,9 @@ class Dispatch:
         self._check_x(x)
         if not self.used:
             raise ValueError("route is empty: there is no sample to run")
+        if self.single and strategy != "dense":     # one bucket: its path on x itself
+            path = paths[self.used[0]]
+            return self._zeros(x, paths) if path is None else path(x)
         if strategy == "auto" and dense is not None and cost is not None \
                 and not dispatch_pays(self.batch, len(self.used), cost):
             strategy = "dense"

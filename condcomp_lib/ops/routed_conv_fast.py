@@ -7,8 +7,8 @@ This file covers the routes without ``in_route`` (a trellis runs through
 :class:`~condcomp_lib.ops.Dispatch` instead); :func:`supports` says so, and the caller
 falls back to the reference for the rest.
 
-What makes it fast, measured in chapter 5 (a fresh output costs page faults and a memset
-on this CPU, so bytes written count as much as MACs):
+What makes it fast (measured by ``benchmarks/bench_ops.py``: on a CPU a fresh output costs
+page faults and a memset, so bytes written count as much as MACs):
 
 * the active items are listed once, grouped by output group (``nonzero`` on the transposed
   route, no loop over samples), and the input they read is gathered once;
@@ -21,7 +21,8 @@ on this CPU, so bytes written count as much as MACs):
   padding, and written back in one ``index_put_``.
 
 Backward walks the same items: one gather of the output gradient, the convolution's
-backward per group, one scatter of the input gradient."""
+backward per group, one scatter of the input gradient.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,8 +35,8 @@ from .routed_conv_reference import all_on
 
 
 def supports(g: Geometry, in_route) -> bool:
-    """True when this file computes the op (no ``in_route``; tiles with stride 1 or
-    more)."""
+    """True when this file computes the op: channel groups or tiles, without
+    ``in_route``."""
     return in_route is None
 
 
@@ -95,7 +96,8 @@ def _channel_backward(grad_out, x, weight, bias, route, g: Geometry, needs):
     it = items(route, g)
     xs = x.index_select(0, it.b)
     gys = grad_out.reshape(g.batch * g.groups, -1).index_select(0, _rows(it, g))
-    gxs = x.new_empty(xs.shape) if need_x else None
+    # a sample in several groups sums their gradients
+    gx = torch.zeros_like(x, memory_format=torch.contiguous_format) if need_x else None
     gw = torch.zeros_like(weight) if need_w else None
     gb = torch.zeros_like(bias) if need_b else None
     start = 0
@@ -109,16 +111,12 @@ def _channel_backward(grad_out, x, weight, bias, route, g: Geometry, needs):
             [w.shape[0]] if b is not None else None, list(g.stride), list(g.padding),
             [1, 1], False, [0, 0], 1, [need_x, need_w, need_b])
         if need_x:
-            gxs[part] = gx_j
+            gx.index_add_(0, it.b[part], gx_j)
         if need_w:
             gw[rows] = gw_j
         if need_b:
             gb[rows] = gb_j
         start += n
-    gx = None
-    if need_x:   # a sample in several groups sums their gradients
-        gx = torch.zeros_like(x, memory_format=torch.contiguous_format)
-        gx.index_add_(0, it.b, gxs)
     return gx, gw, gb
 
 
