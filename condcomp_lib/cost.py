@@ -119,6 +119,11 @@ def sample_index(idx: torch.Tensor):
         _INDEX.pop()
 
 
+def counting() -> bool:
+    """True while a :class:`RealizedMacs` counter is open (callers skip bookkeeping else)."""
+    return bool(_ACTIVE)
+
+
 def report(macs) -> None:
     """Called by conditional modules: ``macs`` is a scalar (the same for every sample of the
     current batch) or a tensor [b] with the MACs each sample of the current batch executed.

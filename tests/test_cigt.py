@@ -91,6 +91,7 @@ def test_routes_carry_no_classification_gradient_to_the_routers():
 @torch.no_grad()
 def test_a_forward_pass_realizes_exactly_one_path_per_block():
     net = small_net().eval()
+    net.strategy = "buckets"    # dispatched: each sample runs its own path only
     x, _ = inputs(64)
     out = net.run(x)
     assert len(out.routes[0].unique()) > 1 or len(out.routes[1].unique()) > 1
@@ -105,20 +106,24 @@ def test_the_trellis_equals_a_dense_path_computation():
     x, _ = inputs(6)
     out = net.run(x)
     F = torch.nn.functional
+    c2, c3, f1, f2 = 4, 4, 8, 4          # per-path widths of SMALL
+    w2, b2 = net.conv2.wide_weight(), net.conv2.wide_bias()
+    w3, b3 = net.conv3.wide_weight(), net.conv3.wide_bias()
+    (wf1, bf1), (wf2, bf2), (wl, bl) = [(m.wide_weight(), m.wide_bias())
+                                        for m in (net.fc1, net.fc2, net.leaves)]
     for b in range(len(x)):
         i, j = int(out.routes[0][b]), int(out.routes[1][b])
-        c2, c3, f1, f2 = 4, 4, 8, 4          # per-path widths of SMALL
         h = F.max_pool2d(F.relu(net.conv1(x[b:b + 1])), 2)
-        h = F.conv2d(h, net.conv2.weight[i * c2:(i + 1) * c2], net.conv2.bias[i * c2:(i + 1) * c2], padding=2)
+        h = F.conv2d(h, w2[i * c2:(i + 1) * c2], b2[i * c2:(i + 1) * c2], padding=2)
         h = F.max_pool2d(F.relu(h), 2)
-        w3 = net.conv3.weight[j * c3:(j + 1) * c3, i * c2:(i + 1) * c2]
-        h = F.max_pool2d(F.relu(F.conv2d(h, w3, net.conv3.bias[j * c3:(j + 1) * c3])), 2).flatten(1)
-        w = net.fc1.weight[j * f1:(j + 1) * f1, j * c3 * 9:(j + 1) * c3 * 9]
-        h = F.relu(F.linear(h, w, net.fc1.bias[j * f1:(j + 1) * f1]))
-        w = net.fc2.weight[j * f2:(j + 1) * f2, j * f1:(j + 1) * f1]
-        h = F.relu(F.linear(h, w, net.fc2.bias[j * f2:(j + 1) * f2]))
-        w = net.leaves.weight[j * 10:(j + 1) * 10, j * f2:(j + 1) * f2]
-        logits = F.linear(h, w, net.leaves.bias[j * 10:(j + 1) * 10])
+        w = w3[j * c3:(j + 1) * c3, i * c2:(i + 1) * c2]
+        h = F.max_pool2d(F.relu(F.conv2d(h, w, b3[j * c3:(j + 1) * c3])), 2).flatten(1)
+        w = wf1[j * f1:(j + 1) * f1, j * c3 * 9:(j + 1) * c3 * 9]
+        h = F.relu(F.linear(h, w, bf1[j * f1:(j + 1) * f1]))
+        w = wf2[j * f2:(j + 1) * f2, j * f1:(j + 1) * f1]
+        h = F.relu(F.linear(h, w, bf2[j * f2:(j + 1) * f2]))
+        w = wl[j * 10:(j + 1) * 10, j * f2:(j + 1) * f2]
+        logits = F.linear(h, w, bl[j * 10:(j + 1) * 10])
         assert torch.allclose(out.logits[b:b + 1], logits, atol=1e-5)
 
 
@@ -130,8 +135,9 @@ def test_routing_with_all_samples_on_one_path_works():
     loss.backward()
     assert logits.shape == (16, 10) and torch.isfinite(loss)
     # only path 1 of conv2 and path 3 of the leaves learned from the classification
-    assert net.conv2.weight.grad[:4].abs().sum() == 0 and net.conv2.weight.grad[4:].abs().sum() > 0
-    assert net.leaves.weight.grad[:30].abs().sum() == 0 and net.leaves.weight.grad[30:].abs().sum() > 0
+    g2, gl = net.conv2.weight.grad, net.leaves.weight.grad     # [paths, ...] each
+    assert g2[0].abs().sum() == 0 and g2[1].abs().sum() > 0
+    assert gl[:3].abs().sum() == 0 and gl[3].abs().sum() > 0
     with torch.no_grad():
         assert torch.all(cost.realized_macs(net.eval(), x) == sum(cigt.path_macs(SMALL).values()))
 
@@ -149,3 +155,54 @@ def test_warm_up_routes_at_random_and_eval_uses_the_argmax():
     net.eval()
     out = net.run(x)
     assert torch.equal(out.routes[0], out.probs[0].argmax(1))
+
+
+# ---------------------------------------------------------------- execution
+
+@pytest.mark.parametrize("batch", [2, 5, 64])   # batch norm trains on 2 or more
+@pytest.mark.parametrize("strategy", ["buckets", "dense"])
+def test_dispatched_blocks_equal_the_per_layer_reference_with_gradients(batch, strategy):
+    # training mode (batch-norm statistics of the batch), no dropout, routes forced alike
+    net = small_net(dropout=0.0).train()
+    net.strategy = strategy
+    x, y = inputs(batch)
+    g = torch.Generator().manual_seed(batch)
+    net.forced_routes = [torch.randint(0, 2, (batch,), generator=g),
+                         torch.randint(0, 4, (batch,), generator=g)]
+    runs = {}
+    for name, run in (("dispatched", net.run), ("per layer", net.run_per_layer)):
+        net.zero_grad()
+        out = run(x)
+        torch.nn.functional.cross_entropy(out.logits, y).backward()
+        runs[name] = out.logits, {n: p.grad.clone() for n, p in net.named_parameters()
+                                  if p.grad is not None}
+    (a, ga), (b, gb) = runs["dispatched"], runs["per layer"]
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert ga.keys() == gb.keys()
+    for name in ga:
+        torch.testing.assert_close(ga[name], gb[name], rtol=1e-3, atol=1e-5,
+                                   msg=lambda m: f"{name}: {m}")
+
+
+def test_parameters_are_the_usable_ones():
+    thick = cigt.LeNetCIGT()
+    fc = lambda n_in, n_out, k: n_in * n_out // k + n_out        # block diagonal, k paths
+    wide_fc = sum(i * o + o for i, o in ((1152, 512), (512, 256), (256, 40)))
+    path_fc = fc(1152, 512, 4) + fc(512, 256, 4) + fc(256, 40, 4)
+    assert cost.count_params(thick.fc1) + cost.count_params(thick.fc2) + \
+        cost.count_params(thick.leaves) == path_fc < wide_fc
+
+
+@torch.no_grad()
+def test_the_folded_router_follows_its_weights():
+    net = small_net().eval()
+    h = torch.randn(5, 4, 14, 14)
+    with torch.enable_grad():
+        layered = net.router1(h)          # with gradients: the four layers one by one
+    torch.testing.assert_close(net.router1(h), layered, rtol=1e-5, atol=1e-6)
+    net.router1.out.weight.mul_(3)        # changed in place: folded again
+    with torch.enable_grad():
+        layered = net.router1(h)
+    torch.testing.assert_close(net.router1(h), layered, rtol=1e-5, atol=1e-6)
+    net.router1.double()                  # moved: folded again
+    assert net.router1(h.double()).dtype == torch.float64

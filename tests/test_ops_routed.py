@@ -2,7 +2,8 @@
 
 The ground truth is what the op promises: the ordinary convolution of x with the input groups
 that are off zeroed, then the outputs that are off zeroed. The op must agree with it in value
-and in gradient, while computing only the active items.
+and in gradient, whichever path runs: the routed path (computing only the active items) and
+the dense one that the cost model may choose instead (``strategy``).
 """
 import pytest
 import torch
@@ -37,6 +38,9 @@ def random_in_route(kind, b, g_in):
     return torch.rand(b, g_in) < 0.5
 
 
+PATHS = ["routed", "dense"]   # the strategies; "auto" picks one of them
+
+
 def leaves(*shapes, dtype=D):
     return [torch.randn(*s, dtype=dtype, requires_grad=True) for s in shapes]
 
@@ -60,21 +64,24 @@ CASES = [  # B, C_in, C_out, H, W, k, stride, padding, G, G_in
 ]
 
 
+@pytest.mark.parametrize("strategy", PATHS)
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("in_kind", [None, "trellis", "random"])
-def test_channel_routing_matches_dense_masked(case, in_kind):
+def test_channel_routing_matches_dense_masked(case, in_kind, strategy):
     b, ci, co, h, w, k, s, p, g, gi = case
     x, wt, bias = leaves((b, ci, h, w), (co, ci, k, k), (co,))
     route = torch.rand(b, g) < 0.5
     route[:, 0] = False                       # a group active for no sample
     in_route = random_in_route(in_kind, b, gi)
-    y = routed_conv2d(x, wt, bias, route, in_route=in_route, stride=s, padding=p)
+    y = routed_conv2d(x, wt, bias, route, in_route=in_route, stride=s, padding=p,
+                      strategy=strategy)
     check_against_truth(y, dense_masked_conv(x, wt, bias, route, in_route, s, p), (x, wt, bias))
 
 
+@pytest.mark.parametrize("strategy", PATHS)
 @pytest.mark.parametrize("case", CASES[1:4])
 @pytest.mark.parametrize("in_kind", [None, "trellis", "random"])
-def test_tile_routing_matches_dense_masked(case, in_kind):
+def test_tile_routing_matches_dense_masked(case, in_kind, strategy):
     b, ci, co, h, w, k, s, p, g, gi = case
     x, wt, bias = leaves((b, ci, h, w), (co, ci, k, k), (co,))
     ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
@@ -83,16 +90,17 @@ def test_tile_routing_matches_dense_masked(case, in_kind):
     route = torch.rand(b, g, ho // th, wo // tw) < 0.4
     in_route = random_in_route(in_kind, b, gi)
     y = routed_conv2d(x, wt, bias, route, in_route=in_route, stride=s, padding=p,
-                      tile=(th, tw))
+                      tile=(th, tw), strategy=strategy)
     check_against_truth(y, dense_masked_conv(x, wt, bias, route, in_route, s, p), (x, wt, bias))
 
 
+@pytest.mark.parametrize("strategy", PATHS)
 @pytest.mark.parametrize("fill", [False, True])
 @pytest.mark.parametrize("spatial", [False, True])
-def test_nothing_and_everything_active(fill, spatial):
+def test_nothing_and_everything_active(fill, spatial, strategy):
     x, wt, bias = leaves((3, 4, 8, 8), (6, 4, 3, 3), (6,))
     route = torch.full((3, 2, 4, 2) if spatial else (3, 2), fill)
-    y = routed_conv2d(x, wt, bias, route, padding=1)
+    y = routed_conv2d(x, wt, bias, route, padding=1, strategy=strategy)
     check_against_truth(y, dense_masked_conv(x, wt, bias, route, None, 1, 1), (x, wt, bias))
     if not fill:
         assert y.abs().sum() == 0
@@ -105,17 +113,18 @@ def test_many_input_patterns_take_the_pair_path():
     in_route = torch.rand(24, 4) < 0.5
     in_route[0] = False                       # a sample that reads nothing: bias only
     route[0] = True
-    y = routed_conv2d(x, wt, bias, route, in_route=in_route, padding=1)
+    y = routed_conv2d(x, wt, bias, route, in_route=in_route, padding=1, strategy="routed")
     check_against_truth(y, dense_masked_conv(x, wt, bias, route, in_route, 1, 1), (x, wt, bias))
 
 
+@pytest.mark.parametrize("spatial", [False, True])
 @pytest.mark.parametrize("layout", ["channels_last", "sliced"])
-def test_non_contiguous_inputs(layout):
+def test_non_contiguous_inputs(layout, spatial):
     x0, wt, bias = leaves((4, 6, 9, 9), (8, 6, 3, 3), (8,), dtype=torch.float32)
     x = x0.contiguous(memory_format=torch.channels_last) if layout == "channels_last" \
         else x0[:, :, 1:, ::1].transpose(2, 3)
-    route = torch.rand(4, 4) < 0.5
-    y = routed_conv2d(x, wt, bias, route, padding=1)
+    route = torch.rand(4, 4, *((3, 1) if spatial else ())) < 0.5
+    y = routed_conv2d(x, wt, bias, route, padding=1, strategy="routed")
     check_against_truth(y, dense_masked_conv(x, wt, bias, route, None, 1, 1), (x0, wt, bias),
                         rtol=1e-4, atol=1e-4)
 
@@ -123,17 +132,18 @@ def test_non_contiguous_inputs(layout):
 def test_no_bias():
     x, wt = leaves((3, 4, 6, 6), (4, 4, 3, 3))
     route = torch.rand(3, 2, 2, 2) < 0.5
-    y = routed_conv2d(x, wt, None, route, padding=1)
+    y = routed_conv2d(x, wt, None, route, padding=1, strategy="routed")
     check_against_truth(y, dense_masked_conv(x, wt, None, route, None, 1, 1), (x, wt))
 
 
+@pytest.mark.parametrize("strategy", PATHS)
 @pytest.mark.parametrize("b", [1, 7])
 @pytest.mark.parametrize("in_kind", [None, "trellis", "random"])
-def test_linear_matches_dense_masked(b, in_kind):
+def test_linear_matches_dense_masked(b, in_kind, strategy):
     x, wt, bias = leaves((b, 12), (8, 12), (8,))
     route = torch.rand(b, 4) < 0.5
     in_route = random_in_route(in_kind, b, 3)
-    y = routed_linear(x, wt, bias, route, in_route=in_route)
+    y = routed_linear(x, wt, bias, route, in_route=in_route, strategy=strategy)
     check_against_truth(y, dense_masked_linear(x, wt, bias, route, in_route), (x, wt, bias))
 
 
@@ -142,16 +152,19 @@ def test_gradcheck_float64():
     route = torch.tensor([[1, 0, 1], [0, 0, 0], [1, 1, 1]], dtype=torch.bool)
     in_route = torch.tensor([[1, 0], [1, 1], [0, 1]], dtype=torch.bool)
     tiles = torch.rand(3, 3, 5, 1) < 0.5
+    for kw in (dict(in_route=in_route), {}):     # the reference path, and the fast one
+        assert torch.autograd.gradcheck(
+            lambda a, w, c: routed_conv2d(a, w, c, route, padding=1, strategy="routed", **kw),
+            (x, wt, bias), fast_mode=True)
     assert torch.autograd.gradcheck(
-        lambda a, w, c: routed_conv2d(a, w, c, route, in_route=in_route, padding=1),
-        (x, wt, bias), fast_mode=True)
-    assert torch.autograd.gradcheck(
-        lambda a, w, c: routed_conv2d(a, w, c, tiles, stride=1, padding=1, tile=(1, 5)),
+        lambda a, w, c: routed_conv2d(a, w, c, tiles, stride=1, padding=1, tile=(1, 5),
+                                      strategy="routed"),
         (x, wt, bias), fast_mode=True)
     xl, wl, bl = leaves((3, 6), (4, 6), (4,))
-    assert torch.autograd.gradcheck(
-        lambda a, w, c: routed_linear(a, w, c, route[:, :2], in_route=in_route), (xl, wl, bl),
-        fast_mode=True)
+    for kw in (dict(in_route=in_route), {}):
+        assert torch.autograd.gradcheck(
+            lambda a, w, c: routed_linear(a, w, c, route[:, :2], strategy="routed", **kw),
+            (xl, wl, bl), fast_mode=True)
 
 
 def test_cpu_tensor_with_kernel_backend_is_an_error():

@@ -1,173 +1,76 @@
-"""Early exit: side branches on an unmodified backbone, exit rules, and inference that stops.
+"""Early exit: side branches on an unmodified backbone, and inference that stops.
 
 Used by chapter 1 (BranchyNet, Distiller) and chapter 2 (Bolukbasi et al.).
 
 Attaching exits (Distiller's idea). ``ExitNetwork(backbone, {"conv1": head})`` leaves the
-backbone and its ``forward`` untouched. Only while the ExitNetwork runs does a forward hook sit
-on each named module; the hook hands that module's output to the exit's head. Outside that
-call the backbone is exactly the network it was, hooks and all.
+backbone and its ``forward`` untouched. Only while the ExitNetwork runs does a forward
+hook sit on each named module; the hook hands that module's output to the exit's head.
+Outside that call the backbone is exactly the network it was, hooks and all.
 
 Two ways to run:
 
-* all exits (training mode, or no ``rule`` set): every sample goes through every head and the
-  whole backbone; ``forward`` returns ``[logits_exit_1, ..., logits_final]``, each [B, C].
-  The training objective is BranchyNet's weighted sum of the exits' cross-entropies
-  (:func:`weighted_exit_loss`).
-* early exit (eval mode with ``net.rule = EntropyRule(...)``): at exit n the hook asks the rule
-  which samples may leave, keeps their logits, and *returns only the other rows* as the
-  module's output. The rest of the backbone's own forward runs on that smaller batch
-  (compaction), so time falls with the exits. When no sample is left the hook raises
-  ``_AllExited``, which ``forward`` catches: at batch 1 a sample that exits returns at once.
-  ``forward`` then returns an :class:`ExitOutput`.
+* all exits (training mode, or no ``rule`` set): every sample goes through every head and
+  the whole backbone; ``forward`` returns ``[logits_exit_1, ..., logits_final]``, each
+  [B, C]. The training objective is BranchyNet's weighted sum of the exits'
+  cross-entropies (:func:`weighted_exit_loss`).
+* early exit (eval mode with ``net.rule = EntropyRule(...)``): at exit n the hook asks the
+  rule which samples may leave, keeps their logits, and *returns only the other rows* as
+  the module's output (an :class:`~.exits.ExitLedger` settles who leaves with one
+  :class:`~condcomp_lib.ops.Dispatch`). The rest of the backbone's own forward runs on
+  that smaller batch (compaction), so time falls with the exits. When no sample is left
+  the hook raises ``_AllExited``, which ``forward`` catches. ``forward`` returns an
+  :class:`ExitOutput`.
+* batch 1 pays none of that machinery: the sample's decision is one Python bool, and a
+  sample that leaves stops the backbone at once (nothing after the exit runs).
 
 The one requirement on the backbone: after an exit point, every operation treats samples
-independently (convolution, pooling, ReLU, linear layers, ``flatten(1)``, batch norm in eval
-mode), so that dropping rows changes nothing for the rows that stay. Each exit point must be a
-module that runs once per forward and returns a tensor; exits are listed in the order the
-backbone reaches them (both are checked).
+independently (convolution, pooling, ReLU, linear layers, ``flatten(1)``, batch norm in
+eval mode), so that dropping rows changes nothing for the rows that stay. Each exit point
+must be a module that runs once per forward and returns a tensor; exits are listed in the
+order the backbone reaches them (both are checked).
 
 Cost. When it compacts, the hook opens ``cost.sample_index(rows)``, so that a
 ``cost.RealizedMacs`` counter charges each later layer to the samples that really ran it.
 :func:`exit_macs` measures what leaving at each exit costs one sample.
 
-Rules. :class:`EntropyRule` (BranchyNet) and :class:`MaxProbRule` see only the exit's logits.
-:class:`OracleLossRule` is Distiller's validation rule: it compares the exit's cross-entropy
-with the *true label*, which a deployed model never has. ``ExitNetwork`` refuses it; only
-:func:`simulate`, given ``labels=`` explicitly, applies it, as an upper bound for analysis.
-
-Beside this file: :mod:`.cascade` (network selection: whole networks from cheap to expensive,
-with the same rules and the same compaction) and :mod:`.b_lenet`, the book's B-LeNet.
+Beside this file: :mod:`.exit_rules` (the rules, re-exported here), :mod:`.exits` (what
+exiting networks share), :mod:`.cascade` (network selection: whole networks from cheap to
+expensive, with the same rules and the same ledger) and :mod:`.b_lenet`, the book's
+B-LeNet.
 """
 from __future__ import annotations
 
 import contextlib
-import numbers
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 from .. import cost
+from .exit_rules import (ExitAt, ExitRule, EntropyRule, MaxProbRule, OracleLossRule,
+                         entropy)
+from .exits import Exiting, ExitLedger, ExitOutput
 
-
-# ---------------------------------------------------------------- exit rules
-
-def entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Softmax entropy of each row in nats (BranchyNet's code uses the natural log), [B]."""
-    return torch.special.entr(F.softmax(logits, dim=1)).sum(1)  # entr(p) = -p log p
-
-
-class ExitRule:
-    """Decides, at early exit n, which samples leave. ``thresholds`` has one entry per early
-    exit; a single number means the same threshold at every exit."""
-
-    needs_labels = False  # a rule that needs the true label cannot be deployed
-
-    def __init__(self, thresholds):
-        self.thresholds = thresholds
-
-    def threshold(self, n: int) -> float:
-        t = self.thresholds
-        return float(t) if isinstance(t, numbers.Real) else float(t[n])
-
-    def check(self, n_exits: int) -> None:
-        """Raise a clear error unless this rule fits a network with ``n_exits`` early exits."""
-        t = self.thresholds
-        if not isinstance(t, numbers.Real) and len(t) != n_exits:
-            raise ValueError(f"{type(self).__name__} has {len(t)} thresholds but the network has "
-                             f"{n_exits} early exit(s); give one threshold per early exit "
-                             "(the final exit takes every sample that is left)")
-
-    def exits(self, n: int, logits: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Boolean [b]: which of these samples leave at early exit ``n``."""
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.thresholds!r})"
-
-
-class EntropyRule(ExitRule):
-    """BranchyNet: leave at exit n when the softmax entropy is below T_n."""
-
-    def exits(self, n, logits, labels=None):
-        return entropy(logits) < self.threshold(n)
-
-
-class MaxProbRule(ExitRule):
-    """Leave at exit n when the largest softmax probability is at least T_n."""
-
-    def exits(self, n, logits, labels=None):
-        return F.softmax(logits, dim=1).amax(1) >= self.threshold(n)
-
-
-class OracleLossRule(ExitRule):
-    """Distiller's validation rule, an upper bound only: leave at exit n when the cross-entropy
-    of the exit's logits *against the true label* is below T_n. It needs the answer to decide
-    whether to stop computing the answer, so it cannot be deployed."""
-
-    needs_labels = True
-
-    def exits(self, n, logits, labels=None):
-        if labels is None:
-            raise ValueError("OracleLossRule compares the loss against the true label; pass "
-                             "labels= explicitly (analysis only, it cannot be deployed)")
-        return F.cross_entropy(logits, labels, reduction="none") < self.threshold(n)
-
-
-class _ExitAt(ExitRule):
-    """Every sample leaves at exit ``at`` (the final exit if ``at`` equals the exit count)."""
-
-    def __init__(self, at: int):
-        super().__init__(None)
-        self.at = at
-
-    def check(self, n_exits):
-        pass
-
-    def exits(self, n, logits, labels=None):
-        return torch.full((len(logits),), n == self.at, dtype=torch.bool, device=logits.device)
+__all__ = ["ExitNetwork", "ExitOutput", "ExitRule", "EntropyRule", "MaxProbRule",
+           "OracleLossRule", "entropy", "weighted_exit_loss", "all_exit_logits",
+           "simulate", "exit_fractions", "exit_macs", "run_early_exit", "batch1_stream"]
 
 
 # ---------------------------------------------------------------- the network
-
-@dataclass
-class ExitOutput:
-    logits: torch.Tensor      # [B, C] logits of the exit each sample took
-    exit_index: torch.Tensor  # [B] long: 0..N-1 the early exits, N the final exit
-
-
-def _deployable(rule: ExitRule | None, n_exits: int) -> ExitRule | None:
-    """``rule`` if it can run in a deployed network with ``n_exits`` early exits, else an error."""
-    if rule is not None:
-        if rule.needs_labels:
-            raise ValueError(f"{type(rule).__name__} looks at the true label, which does not "
-                             "exist at inference; it cannot run in the network. Use "
-                             "simulate(exit_logits, rule, labels=...) for an upper bound.")
-        rule.check(n_exits)
-    return rule
-
-
-def _assemble(left: list, B: int) -> ExitOutput:
-    """Put the pieces (original rows, their logits, exit n) back in the batch's order."""
-    if len(left) == 1:                                   # the whole batch left at one exit
-        # (its rows are all of them, or None, which means the same)
-        _, logits, n = left[0]
-        return ExitOutput(logits, torch.full((B,), n, dtype=torch.long, device=logits.device))
-    z0 = left[0][1]
-    logits = z0.new_empty(B, z0.shape[1])
-    exit_index = torch.empty(B, dtype=torch.long, device=z0.device)
-    for r, z, n in left:
-        logits[r] = z
-        exit_index[r] = n
-    return ExitOutput(logits, exit_index)
-
 
 class _AllExited(Exception):
     """Raised inside the backbone's forward when every sample of the batch has left."""
 
 
-class ExitNetwork(nn.Module):
+class _Left(Exception):
+    """Raised inside the backbone's forward when the one sample of a batch of 1 leaves."""
+
+    def __init__(self, logits: torch.Tensor, n: int):
+        super().__init__()
+        self.logits, self.n = logits, n
+
+
+class ExitNetwork(Exiting):
     """A backbone with exit heads attached at named modules; see the module docstring."""
 
     def __init__(self, backbone: nn.Module, exits: dict[str, nn.Module]):
@@ -184,24 +87,16 @@ class ExitNetwork(nn.Module):
         self.exit_points = list(exits)
         self.exits = nn.ModuleList(exits.values())
         self._points = [modules[n] for n in exits]  # a plain list: not registered twice
-        self._rule: ExitRule | None = None
 
     @property
     def n_exits(self) -> int:
         """The number of early exits (the final exit is not counted)."""
         return len(self.exits)
 
-    @property
-    def rule(self) -> ExitRule | None:
-        return self._rule
-
-    @rule.setter
-    def rule(self, rule: ExitRule | None) -> None:
-        self._rule = _deployable(rule, self.n_exits)
-
     @contextlib.contextmanager
     def _hooks(self, make_hook):
-        handles = [m.register_forward_hook(make_hook(n)) for n, m in enumerate(self._points)]
+        handles = [m.register_forward_hook(make_hook(n))
+                   for n, m in enumerate(self._points)]
         try:
             yield
         finally:
@@ -210,9 +105,10 @@ class ExitNetwork(nn.Module):
 
     def _reached(self, n: int, expected: int) -> None:
         if n != expected:
-            raise RuntimeError(f"exit {n} ({self.exit_points[n]!r}) was reached when exit "
-                               f"{expected} was due: list the exits in the order the backbone "
-                               "reaches them, at modules that run once per forward")
+            raise RuntimeError(f"exit {n} ({self.exit_points[n]!r}) was reached when "
+                               f"exit {expected} was due: list the exits in the order "
+                               "the backbone reaches them, at modules that run once per "
+                               "forward")
 
     def forward(self, x: torch.Tensor):
         if self.training or self._rule is None:
@@ -235,50 +131,70 @@ class ExitNetwork(nn.Module):
         return outs + [final]
 
     def early_exit(self, x: torch.Tensor) -> ExitOutput:
-        """Run with ``self.rule``: samples leave at the first exit that lets them go, and the
-        backbone continues on the rest only."""
-        B = len(x)
-        rows = None                              # original row of each row still running
-        left = []                                # (original rows, their logits, exit n)
+        """Run with ``self.rule``: samples leave at the first exit that lets them go, and
+        the backbone continues on the rest only."""
+        if len(x) == 1:
+            return self._early_exit_one(x)
+        return self._early_exit_batch(x)
+
+    def _early_exit_batch(self, x: torch.Tensor) -> ExitOutput:
+        """A batch: the ledger settles who leaves at each exit, the rest go on
+        compacted."""
+        ledger = ExitLedger(len(x), x.device)
         reached = [0]
 
         def make_hook(n):
             def hook(module, args, out):
-                nonlocal rows
                 self._reached(n, reached[0])
                 reached[0] += 1
-                z = self.exits[n](out)                   # [b, C]
-                leave = self._rule.exits(n, z)           # [b] bool
-                if leave.all():                          # nobody goes on: stop the backbone
-                    left.append((rows, z, n))
-                    raise _AllExited
-                if not leave.any():
-                    return None                          # nobody leaves: nothing to compact
-                if rows is None:
-                    rows = torch.arange(B, device=x.device)
-                left.append((rows[leave], z[leave], n))
-                stay = (~leave).nonzero().squeeze(1)     # [b'] rows of this batch that go on
-                rows = rows[stay]
-                stack.enter_context(cost.sample_index(stay))  # later costs land on these rows
-                return out[stay]                         # the backbone goes on with [b', ...]
+                z = self.exits[n](out)                           # [b, C]
+                stay = ledger.settle(n, z, self._rule.exits(n, z))
+                if stay is None:
+                    return None                                  # nobody leaves
+                if len(stay) == 0:
+                    raise _AllExited                             # nobody goes on
+                stack.enter_context(cost.sample_index(stay))     # later costs land here
+                return out.index_select(0, stay)                 # the rest goes on, [b']
             return hook
 
         try:
             with contextlib.ExitStack() as stack, self._hooks(make_hook):
-                final = self.backbone(x)                 # [b', C]
+                final = self.backbone(x)                         # [b', C]
             self._reached(reached[0], self.n_exits)
-            left.append((rows, final, self.n_exits))     # rows None: the whole batch
         except _AllExited:
-            pass
-        return _assemble(left, B)
+            return ledger.result()
+        return ledger.result(final, self.n_exits)
+
+    def _early_exit_one(self, x: torch.Tensor) -> ExitOutput:
+        """Batch 1: no ledger, no masks, no compaction. At each exit the rule's answer is
+        one bool; when it says leave, ``_Left`` stops the backbone where it is."""
+        reached = [0]
+
+        def make_hook(n):
+            def hook(module, args, out):
+                self._reached(n, reached[0])
+                reached[0] += 1
+                z = self.exits[n](out)                           # [1, C]
+                if self._rule.exits(n, z).item():
+                    raise _Left(z, n)
+            return hook
+
+        try:
+            with self._hooks(make_hook):
+                z, n = self.backbone(x), self.n_exits
+            self._reached(reached[0], self.n_exits)
+        except _Left as left:
+            z, n = left.logits, left.n
+        return ExitOutput(z, torch.tensor([n], device=z.device))
 
 
 # ---------------------------------------------------------------- training
 
 def weighted_exit_loss(weights):
-    """BranchyNet's objective, a ``loss`` for ``train.fit``: sum_n w_n * CE(exit_n, y) over the
-    early exits and the final exit (``weights`` has one entry per exit, final last). Distiller's
-    form, sum_i w_i CE_i + (1 - sum_i w_i) CE_final, is the case where the weights sum to 1."""
+    """BranchyNet's objective, a ``loss`` for ``train.fit``: sum_n w_n * CE(exit_n, y)
+    over the early exits and the final exit (``weights`` has one entry per exit, final
+    last). Distiller's form, sum_i w_i CE_i + (1 - sum_i w_i) CE_final, is the case where
+    the weights sum to 1."""
     weights = [float(w) for w in weights]
 
     def loss(model, x, y):
@@ -294,7 +210,8 @@ def weighted_exit_loss(weights):
 
 @torch.no_grad()
 def all_exit_logits(net: ExitNetwork, x: torch.Tensor, batch_size: int = 1000) -> list[torch.Tensor]:
-    """Every exit's logits on every sample of ``x``, on the CPU: one [N, C] per exit, final last."""
+    """Every exit's logits on every sample of ``x``, on the CPU: one [N, C] per exit,
+    final last."""
     net.eval()
     dev = next(net.parameters()).device
     parts = [net.all_exits(x[i:i + batch_size].to(dev)) for i in range(0, len(x), batch_size)]
@@ -302,10 +219,11 @@ def all_exit_logits(net: ExitNetwork, x: torch.Tensor, batch_size: int = 1000) -
 
 
 def simulate(exit_logits: list[torch.Tensor], rule: ExitRule, labels: torch.Tensor | None = None):
-    """Apply ``rule`` offline to precomputed ``exit_logits`` (from :func:`all_exit_logits`).
+    """Apply ``rule`` offline to precomputed ``exit_logits`` (from
+    :func:`all_exit_logits`).
 
-    Returns (exit_index [N], logits [N, C] of the exit taken). ``labels`` are handed to the rule;
-    the deployable rules ignore them, :class:`OracleLossRule` requires them."""
+    Returns (exit_index [N], logits [N, C] of the exit taken). ``labels`` are handed to
+    the rule; the deployable rules ignore them, :class:`OracleLossRule` requires them."""
     n_exits = len(exit_logits) - 1
     rule.check(n_exits)
     if rule.needs_labels and labels is None:
@@ -330,7 +248,8 @@ def exit_fractions(exit_index: torch.Tensor, n_exits: int) -> torch.Tensor:
 @torch.no_grad()
 def exit_macs(net: ExitNetwork, input_shape: tuple[int, ...]) -> list[float]:
     """MACs one sample executes when it leaves at exit n (final last), measured with
-    ``cost.RealizedMacs``: the backbone up to the exit point plus every head on the way."""
+    ``cost.RealizedMacs``: the backbone up to the exit point plus every head on the
+    way."""
     saved, was_training = net._rule, net.training
     dev = next(net.parameters()).device
     x = torch.zeros((1, *input_shape), device=dev)
@@ -338,7 +257,7 @@ def exit_macs(net: ExitNetwork, input_shape: tuple[int, ...]) -> list[float]:
     try:
         net.eval()
         for n in range(net.n_exits + 1):
-            net._rule = _ExitAt(n)
+            net._rule = ExitAt(n)
             out.append(cost.realized_macs(net, x)[0].item())
     finally:
         net._rule = saved
@@ -348,9 +267,9 @@ def exit_macs(net: ExitNetwork, input_shape: tuple[int, ...]) -> list[float]:
 
 @torch.no_grad()
 def run_early_exit(net: ExitNetwork, rule: ExitRule, x: torch.Tensor, batch_size: int = 1000):
-    """Run ``net`` with ``rule`` (compacted, as deployed) over ``x`` in batches, counting the
-    MACs each sample executed. Returns (exit_index [N], logits [N, C], macs [N] float64) and
-    leaves ``net.rule`` set to ``rule``."""
+    """Run ``net`` with ``rule`` (compacted, as deployed) over ``x`` in batches, counting
+    the MACs each sample executed. Returns (exit_index [N], logits [N, C], macs [N]
+    float64) and leaves ``net.rule`` set to ``rule``."""
     net.eval()
     net.rule = rule
     dev = next(net.parameters()).device
@@ -365,9 +284,9 @@ def run_early_exit(net: ExitNetwork, rule: ExitRule, x: torch.Tensor, batch_size
 
 
 def batch1_stream(model: nn.Module, xs: torch.Tensor):
-    """A function that runs ``model`` on each sample of ``xs`` [n, ...] at batch 1, in order.
-    Time it with ``bench.compare`` and divide by n: the mean latency per sample over a real mix
-    of easy and hard samples."""
+    """A function that runs ``model`` on each sample of ``xs`` [n, ...] at batch 1, in
+    order. Time it with ``bench.compare`` and divide by n: the mean latency per sample
+    over a real mix of easy and hard samples."""
     rows = [x.unsqueeze(0) for x in xs]
 
     @torch.no_grad()

@@ -1,24 +1,36 @@
 """The routed primitives: ``routed_conv2d`` and ``routed_linear``.
 
-"Compute only part of a layer, chosen per sample" is what almost every method in the book does,
-so the library gives it one name. Used by CIGT (chapter 4: a route picks one channel group per
-block), Bengio et al.'s block policies (blocks of hidden units), Olah's feature-cluster trees and
-activity specialization (spatial tiles), and early exit (an exited sample routes nothing).
+"Compute only part of a layer, chosen per sample" is what almost every method in the book
+does, so the library gives it one name. Used by CIGT (chapter 4: a route picks one channel
+group per block), chapter 5 (routed execution), Bengio et al.'s block policies (blocks of
+hidden units), Olah's feature-cluster trees and activity specialization (spatial tiles),
+and early exit (an exited sample routes nothing).
 
 Each op is one ``torch.autograd.Function`` that hands forward and backward to an
-implementation: the PyTorch reference (``routed_conv_reference``, ``routed_linear_reference``)
-or, for the convolution, the CuPy kernels (``routed_kernel``), chosen by :mod:`.backend`.
-Arguments are checked first (:mod:`.checks`), so bad input fails before any kernel runs, and
-under autocast the inputs are cast once and the body runs in one dtype (:mod:`.autocast`).
+implementation: the fast PyTorch path (``routed_conv_fast``, ``routed_linear_fast``) where
+it applies, else the readable PyTorch reference beside it (``routed_conv_reference``,
+``routed_linear_reference``), or, for the convolution, the CuPy kernels (``routed_kernel``),
+chosen by :mod:`.backend`. Arguments are checked first (:mod:`.checks`), so bad input fails
+before any kernel runs, and under autocast the inputs are cast once and the body runs in one
+dtype (:mod:`.autocast`).
+
+Before any of that, ``strategy`` decides between the routed path and the simple one,
+"dense, then zero the off outputs", which is faster where little work is saved (small
+layers at small batches, high active fractions): ``"auto"`` asks :mod:`.cost_model`,
+``"routed"`` and ``"dense"`` force one. The choice changes the time, never the result.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from . import autocast, routed_conv_reference, routed_linear_reference
+from . import (autocast, cost_model, routed_conv_fast, routed_conv_reference,
+               routed_linear_fast)
 from .backend import choose
-from .checks import check_backend, conv_geometry, linear_groups
+from .checks import Geometry, check_backend, conv_geometry, linear_groups
+
+STRATEGIES = ("auto", "routed", "dense")
 
 
 def _kernel_module():
@@ -26,18 +38,19 @@ def _kernel_module():
     return routed_kernel
 
 
-class _ConvReference:
-    """The reference routed convolution, geometry bound in; it saves nothing for backward."""
+class _ConvPyTorch:
+    """A routed convolution in PyTorch (the fast path or the reference), geometry bound in;
+    it keeps nothing from forward for backward."""
 
-    def __init__(self, g):
-        self.g = g
+    def __init__(self, module, g):
+        self.module, self.g = module, g
 
     def forward(self, x, weight, bias, route, in_route):
-        return routed_conv_reference.forward(x, weight, bias, route, in_route, self.g), None
+        return self.module.forward(x, weight, bias, route, in_route, self.g), None
 
     def backward(self, grad_out, x, weight, bias, route, in_route, saved, needs):
-        return routed_conv_reference.backward(grad_out, x, weight, bias, route, in_route,
-                                              self.g, needs)
+        return self.module.backward(grad_out, x, weight, bias, route, in_route, self.g,
+                                    needs)
 
 
 class _ConvKernel:
@@ -55,16 +68,15 @@ class _ConvKernel:
 
 
 class _Linear:
-    """The routed linear layer: the reference, whose products are GEMMs on any device."""
+    """The routed linear layer in PyTorch, whose products are GEMMs on any device."""
 
     @staticmethod
     def forward(x, weight, bias, route, in_route):
-        return routed_linear_reference.forward(x, weight, bias, route, in_route), None
+        return routed_linear_fast.forward(x, weight, bias, route, in_route), None
 
     @staticmethod
     def backward(grad_out, x, weight, bias, route, in_route, saved, needs):
-        return routed_linear_reference.backward(grad_out, x, weight, bias, route, in_route,
-                                                needs)
+        return routed_linear_fast.backward(grad_out, x, weight, bias, route, in_route, needs)
 
 
 class RoutedFunction(torch.autograd.Function):
@@ -98,47 +110,136 @@ def _apply(impl, x, weight, bias, route, in_route):
         return RoutedFunction.apply(x, weight, bias, route, in_route, impl)
 
 
-def routed_conv2d(x, weight, bias, route, *, in_route=None, stride=1, padding=0, tile=None,
-                  backend: str = "auto") -> torch.Tensor:
+def check_strategy(strategy: str) -> None:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+
+
+def _group_mask(route: torch.Tensor, per_group: int) -> torch.Tensor:
+    """bool route [B, G] -> [B, G * per_group] (each group's bit repeated)."""
+    return route.repeat_interleave(per_group, 1)
+
+
+def dense_masked_conv2d(x, weight, bias, route, in_route, g: Geometry) -> torch.Tensor:
+    """The simple path: the ordinary convolution (input groups that are off zeroed first),
+    then the outputs that are off zeroed. Plain autograd; the routed ops' ground truth."""
+    if in_route is not None:
+        x = torch.where(_group_mask(in_route, g.group_in)[:, :, None, None], x, 0)
+    y = F.conv2d(x, weight, bias, g.stride, g.padding)            # [B, C_out, H', W']
+    (Th, Tw), (th, tw) = g.grid, g.tile
+    keep = route.view(g.batch, g.groups, 1, Th, 1, Tw, 1)
+    y = torch.where(keep, y.view(g.batch, g.groups, g.group_out, Th, th, Tw, tw), 0)
+    return y.view(g.batch, g.c_out, *g.out_hw)
+
+
+def dense_masked_linear(x, weight, bias, route, in_route) -> torch.Tensor:
+    """The simple path of ``routed_linear``: the dense layer, then the off blocks
+    zeroed."""
+    if in_route is not None:
+        x = torch.where(_group_mask(in_route, x.shape[1] // in_route.shape[1]), x, 0)
+    y = F.linear(x, weight, bias)                                  # [B, F_out]
+    return torch.where(_group_mask(route, weight.shape[0] // route.shape[1]), y, 0)
+
+
+def _conv_is_routed(strategy, x, route, in_route, g: Geometry) -> bool:
+    """The routed path or the dense one, for ``strategy`` (see the module docstring)."""
+    if strategy != "auto":
+        return strategy == "routed"
+    if x.is_cuda:
+        return True     # the cost model's numbers are the CPU's
+    per_group = route.view(g.batch, g.groups, -1).sum((0, 2))   # active items per group
+    items = float(per_group.sum())
+    share = items / (g.batch * g.groups * g.grid[0] * g.grid[1])
+    in_share = 1.0 if in_route is None else float(in_route.float().mean())
+    item = x.element_size()
+    dense_macs = g.batch * g.c_out * g.c_in * g.kernel[0] * g.kernel[1] * \
+        g.out_hw[0] * g.out_hw[1]
+    patch = g.patch[0] * g.patch[1] if g.spatial else g.in_hw[0] * g.in_hw[1]
+    gathered = items * g.c_in * in_share * patch * item
+    out_bytes = g.batch * g.c_out * g.out_hw[0] * g.out_hw[1] * item
+    return cost_model.conv_pays(dense_macs, share * in_share * dense_macs,
+                                x.numel() * item, gathered, out_bytes, share,
+                                int((per_group > 0).sum()))
+
+
+def _linear_is_routed(strategy, x, weight, route, in_route) -> bool:
+    if strategy != "auto":
+        return strategy == "routed"
+    if x.is_cuda:
+        return True
+    bsz, f_in = x.shape
+    f_out, g = weight.shape[0], route.shape[1]
+    on = route.sum(1)                                              # [B] blocks on
+    used = route.any(0)
+    if in_route is None:
+        rows = float(on.sum())
+        macs, gathered = rows * (f_out // g) * f_in, rows * f_in
+        used_share = float(used.float().mean())
+    else:                      # (sample, input block, output block) triples
+        rows = float((on * in_route.sum(1)).sum())
+        gathered = rows * (f_in // in_route.shape[1])
+        macs = gathered * (f_out // g)
+        used_share = float(used.float().mean() * in_route.any(0).float().mean())
+    return cost_model.linear_pays(bsz, f_in, f_out, macs, gathered, used_share,
+                                  in_route is not None, x.element_size())
+
+
+def routed_conv2d(x, weight, bias, route, *, in_route=None, stride=1, padding=0,
+                  tile=None, backend: str = "auto",
+                  strategy: str = "auto") -> torch.Tensor:
     """Convolution computed only where ``route`` says; exact zeros elsewhere.
 
-    Used by CIGT (chapter 4), Bengio et al.'s block policies, Olah's activity specialization
-    and early exit.
+    Used by CIGT (chapter 4), chapter 5, Bengio et al.'s block policies, Olah's activity
+    specialization and early exit.
 
-    x [B, C_in, H, W]; weight [C_out, C_in, k, k]; bias [C_out] or None.
-    route: bool [B, G] (output-channel groups, C_out split into G equal groups) or
-    [B, G, Th, Tw] (groups and spatial tiles of the output; ``tile=(th, tw)`` output pixels,
-    which must divide the output size exactly; inferred from the route's shape when None).
-    in_route: optional bool [B, G_in]; input channel groups that are zero for a sample (the
-    previous layer did not compute them) are not read.
-    Returns y [B, C_out, H_out, W_out]. Only active (sample, group, tile) items are computed,
-    and gradients flow through them only. ``backend``: "auto", "reference" or "kernel".
-    Under ``torch.autocast`` it runs in the autocast dtype, as ``F.conv2d`` does; float16 has
-    no kernel, so "auto" runs it on the reference.
+    x [B, C_in, H, W]; weight [C_out, C_in, k, k]; bias [C_out] or None. route: bool [B,
+    G] (output-channel groups, C_out split into G equal groups) or [B, G, Th, Tw] (groups
+    and spatial tiles of the output; ``tile=(th, tw)`` output pixels, which must divide
+    the output size exactly; inferred from the route's shape when None). in_route:
+    optional bool [B, G_in]; input channel groups that are zero for a sample (the previous
+    layer did not compute them) are not read. Returns y [B, C_out, H_out, W_out]. On the
+    routed path only active (sample, group, tile) items are computed, and gradients flow
+    through them only. ``backend``: "auto", "reference" or "kernel"; ``strategy``: "auto",
+    "routed" or "dense" (module docstring). Under ``torch.autocast`` it runs in the
+    autocast dtype, as ``F.conv2d`` does; float16 has no kernel, so "auto" runs it in
+    PyTorch.
     """
     check_backend(backend)
+    check_strategy(strategy)
     g = conv_geometry(x, weight, bias, route, in_route, stride, padding, tile)
     x, weight, bias = autocast.cast_inputs(x.device.type, x, weight, bias)
-    impl = _ConvReference(g) if choose(backend, x) == "reference" else _ConvKernel(g)
+    which = choose(backend, x)
+    if not _conv_is_routed(strategy, x, route, in_route, g):
+        return dense_masked_conv2d(x, weight, bias, route, in_route, g)
+    if which == "kernel":
+        impl = _ConvKernel(g)
+    elif routed_conv_fast.supports(g, in_route):
+        impl = _ConvPyTorch(routed_conv_fast, g)
+    else:
+        impl = _ConvPyTorch(routed_conv_reference, g)
     return _apply(impl, x, weight, bias, route, in_route)
 
 
-def routed_linear(x, weight, bias, route, *, in_route=None, backend: str = "auto"):
+def routed_linear(x, weight, bias, route, *, in_route=None, backend: str = "auto",
+                  strategy: str = "auto"):
     """Linear layer computed only for the blocks of units ``route`` switches on.
 
-    Used by Bengio et al.'s block policies, CIGT's routed fully connected layers (chapter 4)
-    and early exit.
+    Used by Bengio et al.'s block policies, chapter 5 and early exit.
 
-    x [B, F_in]; weight [F_out, F_in]; bias [F_out] or None; route bool [B, G] (F_out split in
-    G equal blocks); in_route optional bool [B, G_in] (input blocks that are zero and not read).
-    Returns y [B, F_out], exact zeros in the blocks that are off.
+    x [B, F_in]; weight [F_out, F_in]; bias [F_out] or None; route bool [B, G] (F_out
+    split in G equal blocks); in_route optional bool [B, G_in] (input blocks that are zero
+    and not read). Returns y [B, F_out], exact zeros in the blocks that are off.
+    ``strategy`` as for :func:`routed_conv2d`.
 
-    On every device this runs on matrix products (``F.linear``, ``torch.bmm``): on a GPU those
-    are cuBLAS GEMMs, which routing kernels around 1x1 convolutions could only slow down. So
-    ``backend="kernel"`` only checks that the tensors are on a GPU.
+    On every device this runs on matrix products (``F.linear``, ``torch.bmm``): on a GPU
+    those are cuBLAS GEMMs, which routing kernels around 1x1 convolutions could only slow
+    down. So ``backend="kernel"`` only checks that the tensors are on a GPU.
     """
     check_backend(backend)
+    check_strategy(strategy)
     linear_groups(x, weight, bias, route, in_route)
     x, weight, bias = autocast.cast_inputs(x.device.type, x, weight, bias)
     choose(backend, x, kernel_dtypes=None)   # validates the request; no CuPy kernel to pick
+    if not _linear_is_routed(strategy, x, weight, route, in_route):
+        return dense_masked_linear(x, weight, bias, route, in_route)
     return _apply(_Linear, x, weight, bias, route, in_route)

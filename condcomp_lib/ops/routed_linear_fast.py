@@ -1,0 +1,173 @@
+"""Routed linear layer on a CPU, fast: one batched product instead of a loop over blocks.
+
+Used through :func:`condcomp_lib.ops.routed_linear` by Bengio et al.'s block policies,
+early exit and chapter 5. The readable ground truth is :mod:`.routed_linear_reference`
+beside it; the tests hold the two equal, value and gradient.
+
+* batch 1: the active output blocks, merged into runs of neighbours, are read as views of
+  the weight's rows (no copy): the cost is the active rows' bytes, which is what a
+  matrix-vector product on a CPU is paid by;
+* a batch: the active (sample, output block) items are listed once, grouped by block
+  (``nonzero`` on the transposed route), their inputs gathered once, and one grouped
+  matrix product (``F.grouped_mm``: block j's items times block j's rows, with no padding)
+  computes all of them; the results are added into an output that holds the bias where a
+  block is on and zeros elsewhere (``index_add_``);
+* with ``in_route`` the items are (sample, input block, output block) triples, grouped by
+  block pair: one grouped product over the pairs, whose results sum into their output
+  block.
+
+``F.grouped_mm`` takes float32 (and sizes that are multiples of four) on a CPU; elsewhere
+:func:`grouped_matmul` falls back to one product per group, the same numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def grouped_matmul(a: torch.Tensor, b: torch.Tensor, counts: list[int]) -> torch.Tensor:
+    """Rows of ``a`` [n, K] in consecutive groups of ``counts[g]`` rows, group g times
+    ``b[g]`` [K, N]: returns [n, N]. One ``F.grouped_mm`` call where it applies."""
+    if a.dtype == torch.float32 and a.shape[1] % 4 == 0 and b.shape[2] % 4 == 0 \
+            and a.is_contiguous():
+        offs = torch.tensor(counts, dtype=torch.int32).cumsum(0, dtype=torch.int32)
+        return F.grouped_mm(a, b, offs=offs.to(a.device))
+    parts, start = [], 0
+    for g, n in enumerate(counts):      # one product per group (float64, odd sizes)
+        if n:
+            parts.append(a[start:start + n] @ b[g])
+            start += n
+    return torch.cat(parts) if parts else a.new_zeros(0, b.shape[2])
+
+
+@dataclass
+class Items:
+    """Active items grouped by ``group``: sample ``b``, input block ``i`` (0 without
+    in_route), output block ``j``; ``counts`` items per group; ``rows`` = b * G + j."""
+    b: torch.Tensor
+    i: torch.Tensor
+    j: torch.Tensor
+    counts: list
+    rows: torch.Tensor
+
+
+def items(route: torch.Tensor, in_route: torch.Tensor | None) -> Items:
+    """The active items, grouped by output block (by block pair with ``in_route``)."""
+    bsz, g = route.shape
+    if in_route is None:
+        j, b = route.t().nonzero(as_tuple=True)                    # sorted by block
+        i = torch.zeros_like(j)
+        counts = torch.bincount(j, minlength=g).tolist()
+    else:
+        g_in = in_route.shape[1]
+        pair = route.t()[:, None, :] & in_route.t()[None, :, :]     # [G, G_in, B]
+        j, i, b = pair.nonzero(as_tuple=True)                       # sorted by (j, i)
+        counts = torch.bincount(j * g_in + i, minlength=g * g_in).tolist()
+    return Items(b, i, j, counts, b * g + j)
+
+
+def _bias_or_zeros(x, bias, route, fo):
+    """[B, G, F_out/G]: the bias where a block is on, zeros elsewhere."""
+    if bias is None:
+        return x.new_zeros(*route.shape, fo)
+    return torch.where(route[:, :, None], bias.view(-1, fo), 0)
+
+
+def _batch1(x, weight, bias, route, in_route):
+    """Batch 1: products on views of the active rows (and columns), no gather, no copy."""
+    g, f_out = route.shape[1], weight.shape[0]
+    fo = f_out // g
+    out = x.new_zeros(1, f_out)
+    for j0, j1 in _runs(route[0]):
+        rows = slice(j0 * fo, j1 * fo)
+        b = None if bias is None else bias[rows]
+        if in_route is None:
+            out[:, rows] = F.linear(x, weight[rows], b)
+            continue
+        fi = x.shape[1] // in_route.shape[1]
+        y = x.new_zeros(1, j1 * fo - j0 * fo) if b is None else b[None].clone()
+        for i0, i1 in _runs(in_route[0]):
+            cols = slice(i0 * fi, i1 * fi)
+            y += F.linear(x[:, cols], weight[rows, cols])
+        out[:, rows] = y
+    return out
+
+
+def _runs(mask: torch.Tensor) -> list[tuple[int, int]]:
+    """[(start, stop)] of the runs of consecutive True blocks of a bool [G]."""
+    runs = []
+    for k in mask.nonzero().flatten().tolist():
+        if runs and runs[-1][1] == k:
+            runs[-1] = (runs[-1][0], k + 1)
+        else:
+            runs.append((k, k + 1))
+    return runs
+
+
+def _pair_weights(weight, g, g_in):
+    """[G * G_in, F_in/G_in, F_out/G]: block pair (j, i) of the weight, transposed."""
+    fo, fi = weight.shape[0] // g, weight.shape[1] // g_in
+    return weight.view(g, fo, g_in, fi).permute(0, 2, 3, 1).reshape(g * g_in, fi, fo)
+
+
+def forward(x, weight, bias, route, in_route):
+    """y [B, F_out]: x @ weight.T + bias on the active blocks, exact zeros elsewhere."""
+    bsz, f_out = x.shape[0], weight.shape[0]
+    g = route.shape[1]
+    fo = f_out // g
+    if bool(route.all()) and (in_route is None or bool(in_route.all())):
+        return F.linear(x, weight, bias)
+    if bsz == 1:
+        return _batch1(x, weight, bias, route, in_route)
+    it = items(route, in_route)
+    out = _bias_or_zeros(x, bias, route, fo).view(bsz * g, fo)     # [B * G, F_out/G]
+    if not it.b.numel():
+        return out.view(bsz, f_out)
+    if in_route is None:
+        blocks = weight.view(g, fo, -1).transpose(1, 2)            # [G, F_in, F_out/G]
+        y = grouped_matmul(x.index_select(0, it.b), blocks, it.counts)   # [n, F_out/G]
+    else:
+        g_in = in_route.shape[1]
+        xs = x.view(bsz, g_in, -1)[it.b, it.i]                     # [n, F_in/G_in]
+        y = grouped_matmul(xs, _pair_weights(weight, g, g_in), it.counts)
+    out.index_add_(0, it.rows, y)                                  # pairs sum per block
+    return out.view(bsz, f_out)
+
+
+def backward(grad_out, x, weight, bias, route, in_route, needs=(True,) * 3):
+    """Gradients (x, weight, bias) of ``forward``, through the active items only."""
+    need_x, need_w, need_b = needs[0], needs[1], needs[2] and bias is not None
+    bsz, f_out = x.shape[0], weight.shape[0]
+    g = route.shape[1]
+    fo = f_out // g
+    if bool(route.all()) and (in_route is None or bool(in_route.all())):
+        return (grad_out @ weight if need_x else None, grad_out.T @ x if need_w else None,
+                grad_out.sum(0) if need_b else None)
+    g_in = 1 if in_route is None else in_route.shape[1]
+    fi = x.shape[1] // g_in
+    it = items(route, in_route)
+    gb = None
+    if need_b:
+        gb = (grad_out.reshape(bsz, g, fo) * route[:, :, None]).sum(0).flatten()
+    gx = torch.zeros_like(x) if need_x else None
+    gw = torch.zeros_like(weight) if need_w else None
+    if not it.b.numel():
+        return gx, gw, gb
+    gys = grad_out.reshape(bsz * g, fo).index_select(0, it.rows)     # [n, F_out/G]
+    xs = x.view(bsz, g_in, fi)[it.b, it.i]                           # [n, F_in/G_in]
+    w4 = weight.view(g, fo, g_in, fi)
+    if need_x:
+        w_pairs = w4.permute(0, 2, 1, 3).reshape(g * g_in, fo, fi)   # pair (j, i)
+        gxs = grouped_matmul(gys, w_pairs, it.counts)                # [n, F_in/G_in]
+        gx.view(bsz * g_in, fi).index_add_(0, it.b * g_in + it.i, gxs)
+    if need_w:
+        gw4 = gw.view(g, fo, g_in, fi)
+        start = 0
+        for p, n in enumerate(it.counts):                            # per used pair
+            if n:
+                part = slice(start, start + n)
+                gw4[p // g_in, :, p % g_in] = gys[part].T @ xs[part]
+                start += n
+    return gx, gw, gb
