@@ -110,15 +110,14 @@ def test_the_choice_never_changes_results(batch, frac):
 
 
 def test_the_cost_model_routes_what_saves_time_and_not_what_cannot():
+    pays = lambda *a: cost_model.routed_pays(*cost_model.linear_seconds(*a))
     # the benchmark's large cases: a quarter of the work saves plenty
-    macs = 256 * 512 * 512
-    assert cost_model.linear_pays(256, 512, 512, macs / 4, 512 * 512, 1.0, False, 4)
-    assert cost_model.linear_pays(256, 512, 512, macs / 16, 1024 * 64, 1.0, True, 4)
-    assert cost_model.linear_pays(1, 2048, 2048, 2048 * 2048 / 4, 4096, 0.25, False, 4)
+    assert pays(256, 512, 512, 4, 0.25, 512, 512 * 512 * 4, False)
+    assert pays(1, 2048, 2048, 4, 0.25, 2, 2048 * 4, False)
     # everything on: nothing saved, and the routed path only adds
-    assert not cost_model.linear_pays(256, 512, 512, macs, 2048 * 512, 1.0, False, 4)
-    # a tiny layer at batch 16: the calls cost more than the arithmetic
-    assert not cost_model.linear_pays(16, 32, 32, 16 * 32 * 32 / 2, 32 * 32, 1.0, False, 4)
+    assert not pays(256, 512, 512, 4, 1.0, 2048, 2048 * 512 * 4, False)
+    # a small layer at batch 1: the calls cost more than the bytes they save
+    assert not pays(1, 128, 128, 4, 0.25, 1, 128 * 4, False)
 
 
 def test_unknown_strategy_is_a_value_error():
@@ -127,3 +126,13 @@ def test_unknown_strategy_is_a_value_error():
         routed_conv2d(x, wt, None, r, strategy="fast")
     with pytest.raises(ValueError, match="strategy must be one of"):
         routed_linear(torch.randn(2, 4), torch.randn(4, 4), None, r, strategy="masked")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("counts", [[64, 0, 70, 31], [3, 0, 5, 1, 0, 2], [0, 0, 9], [40]])
+def test_grouped_matmul_equals_one_product_per_group(counts, dtype):
+    """Large groups take F.grouped_mm (float32), many small ones a padded bmm."""
+    a = torch.randn(sum(counts), 16, dtype=dtype)
+    b = torch.randn(len(counts), 16, 8, dtype=dtype)
+    torch.testing.assert_close(routed_linear_fast.grouped_matmul(a, b, counts),
+                               routed_linear_fast.grouped_matmul_reference(a, b, counts))
