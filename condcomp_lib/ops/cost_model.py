@@ -55,10 +55,11 @@ def routed_pays(routed: float, dense: float) -> bool:
 #
 # Each op is modelled twice: its dense path (one product or convolution, then a mask pass
 # that reads and writes the output) and its routed path, whose calls are counted from its
-# code in routed_linear_fast.py / routed_conv_fast.py. ``share`` is the active share of the
-# work. The ops first ask, from the shapes alone, whether one active item a sample would
-# pay; where it would not, they take the dense path without reading the route, whose
-# reading (a reduction and a sync) costs more than 5% of a small layer at batch 1.
+# code in routed_linear_fast.py / routed_conv_fast.py. ``share`` is the active share of
+# the work. The ops first ask, from the shapes alone, whether one active item a sample
+# would pay; where it would not, or where the dense path is so short that reading the
+# route (a reduction and a sync) would cost more than 5% of it, they take the dense path
+# without reading the route.
 
 def linear_seconds(batch: int, f_in: int, f_out: int, itemsize: int, share: float,
                    blocks_on: float, gathered_bytes: float,

@@ -79,7 +79,8 @@ def _group_slices(weight, bias, g: Geometry, j: int):
 CHANNELS_LAST_MAX_KERNEL = 3
 
 
-def _gather_rows(t: torch.Tensor, rows: torch.Tensor, channels_last: bool) -> torch.Tensor:
+def _gather_rows(t: torch.Tensor, rows: torch.Tensor,
+                 channels_last: bool) -> torch.Tensor:
     """t[rows] for t [N, C, H, W], in channels-last memory when asked: gathering from the
     NHWC view makes the layout in the same single copy."""
     if not channels_last:
@@ -108,15 +109,12 @@ def _channel_forward(x, weight, bias, route, g: Geometry) -> torch.Tensor:
     return out.view(g.batch, g.c_out, *g.out_hw)
 
 
-def _channel_backward(grad_out, x, weight, bias, route, g: Geometry, needs):
-    need_x, need_w, need_b = needs[0], needs[1], needs[2] and bias is not None
-    it = items(route, g)
-    # the convolution's backward is the faster on NCHW, whatever the kernel (measured)
-    xs = x.index_select(0, it.b)
-    gys = grad_out.reshape(g.batch * g.groups, g.group_out, *g.out_hw).index_select(
-        0, _rows(it, g))                                         # [n, C_out/G, H', W']
-    # a sample in several groups sums their gradients
-    gx = torch.zeros_like(x, memory_format=torch.contiguous_format) if need_x else None
+def _per_group_backward(gys, xs, weight, bias, it: Items, g: Geometry, padding, needs):
+    """The convolution's backward for each group's slice of the stacks ``gys`` (output
+    gradients) and ``xs`` (inputs): the stack of input gradients (None unless asked for),
+    and the weight and bias gradients, each group's rows filled by its slice."""
+    need_x, need_w, need_b = needs
+    gxs = xs.new_empty(xs.shape) if need_x else None
     gw = torch.zeros_like(weight) if need_w else None
     gb = torch.zeros_like(bias) if need_b else None
     start = 0
@@ -126,16 +124,30 @@ def _channel_backward(grad_out, x, weight, bias, route, g: Geometry, needs):
         rows, w, b = _group_slices(weight, bias, g, j)
         part = slice(start, start + n)
         gx_j, gw_j, gb_j = torch.ops.aten.convolution_backward(
-            gys[part], xs[part], w,
-            [w.shape[0]] if b is not None else None, list(g.stride), list(g.padding),
-            [1, 1], False, [0, 0], 1, [need_x, need_w, need_b])
+            gys[part], xs[part], w, [w.shape[0]] if b is not None else None,
+            list(g.stride), list(padding), [1, 1], False, [0, 0], 1, list(needs))
         if need_x:
-            gx.index_add_(0, it.b[part], gx_j)
+            gxs[part] = gx_j
         if need_w:
             gw[rows] = gw_j
         if need_b:
             gb[rows] = gb_j
         start += n
+    return gxs, gw, gb
+
+
+def _channel_backward(grad_out, x, weight, bias, route, g: Geometry, needs):
+    needs = (needs[0], needs[1], needs[2] and bias is not None)
+    it = items(route, g)
+    # the convolution's backward is the faster on NCHW, whatever the kernel (measured)
+    xs = x.index_select(0, it.b)
+    gys = grad_out.reshape(g.batch * g.groups, g.group_out, *g.out_hw).index_select(
+        0, _rows(it, g))                                         # [n, C_out/G, H', W']
+    gxs, gw, gb = _per_group_backward(gys, xs, weight, bias, it, g, g.padding, needs)
+    gx = None
+    if needs[0]:             # a sample in several groups sums their gradients
+        gx = torch.zeros_like(x, memory_format=torch.contiguous_format)
+        gx.index_add_(0, it.b, gxs)
     return gx, gw, gb
 
 
@@ -173,9 +185,10 @@ def _tile_view(t: torch.Tensor, g: Geometry) -> torch.Tensor:
 
 
 def _spatial_forward(x, weight, bias, route, g: Geometry) -> torch.Tensor:
-    """The output is written in channels-last memory: there a tile of one row holds all its
-    channels in one run (2 KB for 8 pixels of 64 channels) instead of 8 values per channel,
-    and the scatter is several times faster. Its values and shape are the NCHW result's."""
+    """The output is written in channels-last memory: there a tile of one row holds all
+    its channels in one run (2 KB for 8 pixels of 64 channels) instead of 8 values per
+    channel, and the scatter is several times faster. Its values and shape are the NCHW
+    result's."""
     it = items(route, g)
     out = torch.empty(g.batch, g.c_out, *g.out_hw, dtype=x.dtype, device=x.device,
                       memory_format=torch.channels_last).zero_()
@@ -194,33 +207,19 @@ def _spatial_forward(x, weight, bias, route, g: Geometry) -> torch.Tensor:
 
 
 def _spatial_backward(grad_out, x, weight, bias, route, g: Geometry, needs):
-    need_x, need_w, need_b = needs[0], needs[1], needs[2] and bias is not None
+    needs = (needs[0], needs[1], needs[2] and bias is not None)
     it = items(route, g)
-    gw = torch.zeros_like(weight) if need_w else None
-    gb = torch.zeros_like(bias) if need_b else None
-    gx = torch.zeros_like(x, memory_format=torch.contiguous_format) if need_x else None
     if not it.j.numel():
-        return gx, gw, gb
+        return (torch.zeros_like(x, memory_format=torch.contiguous_format)
+                if needs[0] else None,
+                torch.zeros_like(weight) if needs[1] else None,
+                torch.zeros_like(bias) if needs[2] else None)
     stack, (r, c, inside) = _gather_tiles(x, it, g)
     gys = _tile_view(grad_out, g)[it.b, it.j, it.ty, it.tx]      # [n, C_out/G, th, tw]
-    gstack = x.new_empty(stack.shape) if need_x else None
-    start = 0
-    for j, n in enumerate(it.counts):
-        if not n:
-            continue
-        rows, w, b = _group_slices(weight, bias, g, j)
-        part = slice(start, start + n)
-        gs_j, gw_j, gb_j = torch.ops.aten.convolution_backward(
-            gys[part], stack[part], w, [w.shape[0]] if b is not None else None,
-            list(g.stride), [0, 0], [1, 1], False, [0, 0], 1, [need_x, need_w, need_b])
-        if need_x:
-            gstack[part] = gs_j
-        if need_w:
-            gw[rows] = gw_j
-        if need_b:
-            gb[rows] = gb_j
-        start += n
-    if need_x:   # halos overlap and border pixels were clamped: sum, masked
+    gstack, gw, gb = _per_group_backward(gys, stack, weight, bias, it, g, (0, 0), needs)
+    gx = None
+    if needs[0]:             # halos overlap and border pixels were clamped: sum, masked
+        gx = torch.zeros_like(x, memory_format=torch.contiguous_format)
         vals = (gstack * inside).permute(0, 2, 3, 1)             # [n, ph, pw, C_in]
         gx.permute(0, 2, 3, 1).index_put_(                      # a view [B, H, W, C_in]
             (it.b[:, None, None], r[:, :, None], c[:, None, :]), vals, accumulate=True)
