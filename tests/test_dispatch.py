@@ -1,9 +1,9 @@
 """Dispatch: a routed block run once per route equals the dense-masked ground truth.
 
-The ground truth (:meth:`Dispatch.reference`) runs every path on every sample and keeps each
-sample's own result. A dispatch must agree with it in value and in gradient, for any routes:
-random, batch 1, empty buckets, one bucket holding everything, paths that compute nothing.
-"""
+The ground truth (:meth:`Dispatch.reference`) runs every path on every sample and keeps
+each sample's own result. A dispatch must agree with it in value and in gradient, for any
+routes: random, batch 1, empty buckets, one bucket holding everything, paths that compute
+nothing."""
 import pytest
 import torch
 
@@ -89,7 +89,7 @@ def test_strategy_dense_and_the_cost_model_change_nothing_but_the_path():
     def dense(h):
         calls.append(1)
         return d.reference(h, paths)
-    cheap = BlockCost(path_macs=1, path_calls=50, dense_macs=1, dense_calls=1)   # dense wins
+    cheap = BlockCost(path_macs=1, path_calls=50, dense_macs=1, dense_calls=1)  # dense
     dear = BlockCost(path_macs=1e6, path_calls=1, dense_macs=4e6, dense_calls=1)
     y_b = d.run(x, paths, strategy="buckets")
     y_d = d.run(x, paths, dense=dense, strategy="dense")

@@ -19,11 +19,12 @@ def test_initialised_like_the_wide_layers():
 
 
 def test_a_path_is_its_slice_of_the_wide_layer():
-    pconv, plin = PathConv2d(8, 12, 3, paths=3, in_paths=2, padding=1), PathLinear(16, 8, 4)
+    pconv = PathConv2d(8, 12, 3, paths=3, in_paths=2, padding=1)
+    plin = PathLinear(16, 8, 4)
     x = torch.randn(2, 4, 5, 5)
     wide = pconv.wide_weight()
-    torch.testing.assert_close(pconv(x, 2, 1),
-                               F.conv2d(x, wide[8:12, 4:8], pconv.wide_bias()[8:12], padding=1))
+    want = F.conv2d(x, wide[8:12, 4:8], pconv.wide_bias()[8:12], padding=1)
+    torch.testing.assert_close(pconv(x, 2, 1), want)
     xl = torch.randn(3, 4)
     torch.testing.assert_close(plin(xl, 1), xl @ plin.wide_weight()[2:4, 4:8].T
                                + plin.wide_bias()[2:4])

@@ -40,7 +40,8 @@ def test_fast_conv_equals_the_reference(case, frac):
     b, ci, co, h, w, k, s, p, g, tile = case
     torch.manual_seed(hash((case, frac)) % 1000)
     x = torch.randn(b, ci, h, w, dtype=torch.float64)
-    wt, bias = torch.randn(co, ci, k, k, dtype=torch.float64), torch.randn(co, dtype=torch.float64)
+    wt = torch.randn(co, ci, k, k, dtype=torch.float64)
+    bias = torch.randn(co, dtype=torch.float64)
     ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     shape = (b, g) if tile is None else (b, g, ho // tile[0], wo // tile[1])
     route = torch.rand(shape) < frac
@@ -54,7 +55,8 @@ def test_fast_conv_equals_the_reference(case, frac):
 @pytest.mark.parametrize("sizes", [(12, 8, 4, None), (20, 12, 3, None), (64, 32, 8, None),
                                    (12, 8, 4, 3), (64, 64, 8, 4), (16, 16, 4, 4)])
 def test_fast_linear_equals_the_reference(dtype, b, sizes):
-    """float32 with sizes divisible by 4 runs one grouped product; the rest the fallback."""
+    """float32 with sizes divisible by 4 runs one grouped product; the rest the
+    fallback."""
     f_in, f_out, g, g_in = sizes
     torch.manual_seed(b * f_in)
     x, wt = torch.randn(b, f_in, dtype=dtype), torch.randn(f_out, f_in, dtype=dtype)
@@ -99,7 +101,8 @@ def test_the_choice_never_changes_results(batch, frac):
               (xl, wl, bl)),
              (lambda s: routed_conv2d(xc, wc, None, route[:, :2], padding=1, strategy=s),
               (xc, wc)),
-             (lambda s: routed_conv2d(xc, wc, None, tiles, padding=1, strategy=s), (xc, wc))]
+             (lambda s: routed_conv2d(xc, wc, None, tiles, padding=1, strategy=s),
+              (xc, wc))]
     for op, leaves in cases:
         ys = {s: op(s) for s in ("auto", "routed", "dense")}
         gs = {s: grads(y, leaves) for s, y in ys.items()}
@@ -110,20 +113,30 @@ def test_the_choice_never_changes_results(batch, frac):
 
 
 def test_the_cost_model_routes_what_saves_time_and_not_what_cannot():
+    pays = lambda *a: cost_model.routed_pays(*cost_model.linear_seconds(*a))
     # the benchmark's large cases: a quarter of the work saves plenty
-    macs = 256 * 512 * 512
-    assert cost_model.linear_pays(256, 512, 512, macs / 4, 512 * 512, 1.0, False, 4)
-    assert cost_model.linear_pays(256, 512, 512, macs / 16, 1024 * 64, 1.0, True, 4)
-    assert cost_model.linear_pays(1, 2048, 2048, 2048 * 2048 / 4, 4096, 0.25, False, 4)
+    assert pays(256, 512, 512, 4, 0.25, 512, 512 * 512 * 4, False)
+    assert pays(1, 2048, 2048, 4, 0.25, 2, 2048 * 4, False)
     # everything on: nothing saved, and the routed path only adds
-    assert not cost_model.linear_pays(256, 512, 512, macs, 2048 * 512, 1.0, False, 4)
-    # a tiny layer at batch 16: the calls cost more than the arithmetic
-    assert not cost_model.linear_pays(16, 32, 32, 16 * 32 * 32 / 2, 32 * 32, 1.0, False, 4)
+    assert not pays(256, 512, 512, 4, 1.0, 2048, 2048 * 512 * 4, False)
+    # a small layer at batch 1: the calls cost more than the bytes they save
+    assert not pays(1, 128, 128, 4, 0.25, 1, 128 * 4, False)
 
 
 def test_unknown_strategy_is_a_value_error():
-    x, wt, r = torch.randn(2, 4, 5, 5), torch.randn(4, 4, 3, 3), torch.ones(2, 2, dtype=torch.bool)
+    x, wt = torch.randn(2, 4, 5, 5), torch.randn(4, 4, 3, 3)
+    r = torch.ones(2, 2, dtype=torch.bool)
     with pytest.raises(ValueError, match="strategy must be one of"):
         routed_conv2d(x, wt, None, r, strategy="fast")
     with pytest.raises(ValueError, match="strategy must be one of"):
         routed_linear(torch.randn(2, 4), torch.randn(4, 4), None, r, strategy="masked")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("counts", [[64, 0, 70, 31], [3, 0, 5, 1, 0, 2], [0, 0, 9], [40]])
+def test_grouped_matmul_equals_one_product_per_group(counts, dtype):
+    """Large groups take F.grouped_mm (float32), many small ones a padded bmm."""
+    a = torch.randn(sum(counts), 16, dtype=dtype)
+    b = torch.randn(len(counts), 16, 8, dtype=dtype)
+    torch.testing.assert_close(routed_linear_fast.grouped_matmul(a, b, counts),
+                               routed_linear_fast.grouped_matmul_reference(a, b, counts))

@@ -1,7 +1,7 @@
 """CIGT and early exit predict exactly what they predicted before routed blocks were
 dispatched: the weights and predictions in ``data/per_layer_predictions.pt`` were recorded
-with the per-layer routed execution (``data/record_per_layer_predictions.py`` says how), and
-today's code, loading those weights, must give the same routes, exits and classes."""
+with the per-layer routed execution (``data/record_per_layer_predictions.py`` says how),
+and today's code, loading those weights, must give the same routes, exits and classes."""
 import pathlib
 
 import pytest

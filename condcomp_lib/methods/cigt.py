@@ -106,12 +106,13 @@ class Router(nn.Module):
     As in the authors' PyTorch LeNet scripts (no ReLU or dropout in between). The routing
     distribution is softmax(logits / T); its argmax picks the path.
 
-    At inference (eval mode, no gradients) the four steps are one affine map of the pooled
+    At inference (eval mode, no gradients) the four steps are one affine map of the
     input: average pooling, the linear layers and batch norm with its running statistics
-    are all linear, so they fold into one matrix [K, C*H*W] (:meth:`folded`, rebuilt when
-    a weight changes) and the router costs one matrix-vector product instead of four calls,
-    which at batch 1 are most of its time. The logits agree to rounding (1e-6). The router
-    reports the MACs of its two linear layers, the cost chapter 4 counts, either way."""
+    are all linear, so they fold into one matrix [K, C*H*W] (:meth:`folded`, rebuilt
+    when a weight changes) and the router costs one matrix-vector product instead of four
+    calls, which at batch 1 are most of its time. The logits agree to rounding (1e-6).
+    The router reports the MACs of its two linear layers, the cost chapter 4 counts,
+    either way."""
 
     reports_macs = True
 
@@ -159,13 +160,14 @@ class Router(nn.Module):
 
     def _fold(self):
         bn, k = self.bn, self.out.out_features
-        alpha = bn.weight / torch.sqrt(bn.running_var + bn.eps)         # batch norm: scale
+        alpha = bn.weight / torch.sqrt(bn.running_var + bn.eps)      # batch norm: scale
         m = self.out.weight @ (alpha[:, None] * self.fc.weight)         # [K, C*s*s]
         c = self.out.weight @ (alpha * (self.fc.bias - bn.running_mean) + bn.bias) \
             + self.out.bias                                             # [K]
         (ch, h, w), p = self.shape, self.pool.kernel_size
-        s = h // p                                  # the pooled side; rows past s*p unread
-        a = m.view(k, ch, s, 1, s, 1).expand(k, ch, s, p, s, p).reshape(k, ch, s * p, s * p)
+        s = h // p                               # the pooled side; rows past s*p unread
+        a = m.view(k, ch, s, 1, s, 1).expand(k, ch, s, p, s, p)
+        a = a.reshape(k, ch, s * p, s * p)
         a = F.pad(a / (p * p), (0, w - s * p, 0, h - s * p))            # [K, C, H, W]
         return a.reshape(k, -1).contiguous(), c
 
@@ -340,7 +342,8 @@ class LeNetCIGT(nn.Module):
                     cost=cost1, strategy=self.strategy)             # [B, 32, 7, 7]
         p2, r2 = self.choose(self.router2(h1), 1, probs)        # the router sees its path
         d2 = d1.refine(r2, k2)                                  # one bucket per pair
-        logits = d2.run(h1, self.block2_paths, dense=lambda h: self.dense_block2(h, r1, r2),
+        logits = d2.run(h1, self.block2_paths,
+                        dense=lambda h: self.dense_block2(h, r1, r2),
                         cost=cost2, strategy=self.strategy)     # [B, classes]
         return CIGTOutput(logits, [p1, p2], [r1, r2])
 

@@ -22,16 +22,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Measured on the book's 2-thread CPU (Intel Xeon, float32) by benchmarks/bench_ops.py.
-MACS_PER_S = 60e9      # a mid-sized matrix product or convolution
-BYTES_PER_S = 5e9      # a large copy into fresh memory (page faults included)
-CALL_S = 6e-6          # one small operator call
+# Measured on the book's 2-thread CPU (float32) by benchmarks/bench_ops.py, "cost model".
+CALL_S = 10e-6             # one small operator call in a routed path's bookkeeping
+CONV_CALL_S = 80e-6        # what one convolution call costs beyond its MACs (oneDNN)
+MACS_PER_S = 50e9          # a large matrix product or convolution (the dense path)
+ROUTED_MACS_PER_S = 35e9   # the routed path's smaller products and convolutions
+BYTES_PER_S = 20e9         # a copy (gather, scatter, mask) or a weight read, in cache
 MARGIN = 0.8
+# reading the route (a reduction and a sync, two calls) must cost under 5% of the dense
+# path, else the dense path is taken unread
+READ_ROUTE_S = 2 * CALL_S / 0.05
 
 
-def seconds(macs: float, bytes_moved: float = 0.0, calls: float = 0.0) -> float:
+def seconds(macs: float, bytes_moved: float = 0.0, calls: float = 0.0,
+            macs_per_s: float = MACS_PER_S, convs: int = 0) -> float:
     """The modelled time of a path."""
-    return macs / MACS_PER_S + bytes_moved / BYTES_PER_S + calls * CALL_S
+    return macs / macs_per_s + bytes_moved / BYTES_PER_S + calls * CALL_S + \
+        convs * CONV_CALL_S
+
+
+def worth_reading(dense: float) -> bool:
+    """Is a dense path of ``dense`` seconds worth reading the route for?"""
+    return dense >= READ_ROUTE_S
 
 
 def routed_pays(routed: float, dense: float) -> bool:
@@ -40,33 +52,49 @@ def routed_pays(routed: float, dense: float) -> bool:
 
 
 # ------------------------------------------------------------------ the ops
+#
+# Each op is modelled twice: its dense path (one product or convolution, then a mask pass
+# that reads and writes the output) and its routed path, whose calls are counted from its
+# code in routed_linear_fast.py / routed_conv_fast.py. ``share`` is the active share of
+# the work. The ops first ask, from the shapes alone, whether one active item a sample
+# would pay; where it would not, or where the dense path is so short that reading the
+# route (a reduction and a sync) would cost more than 5% of it, they take the dense path
+# without reading the route.
 
-def linear_pays(batch: int, f_in: int, f_out: int, active_macs: float, gathered: float,
-                used_share: float, pairs: bool, itemsize: int) -> bool:
-    """``routed_linear``: ``active_macs`` of ``batch * f_in * f_out``, reading
-    ``gathered`` input values; ``used_share`` of the weight's blocks are used by some
-    sample (the routed path reads only those); ``pairs``: with ``in_route`` the block
-    pairs are copied once. The dense path writes its output, then masks it (read and
-    write)."""
-    weight, out = f_in * f_out * itemsize, batch * f_out * itemsize
-    dense = seconds(batch * f_in * f_out, weight + batch * f_in * itemsize + 3 * out, 2)
-    read = used_share * weight * (3 if pairs else 1)
-    if batch == 1:           # views of the active rows, no gather
-        return routed_pays(seconds(active_macs, read + 2 * out, 4), dense)
-    return routed_pays(seconds(active_macs, read + 2 * gathered * itemsize + 3 * out, 9),
-                       dense)
+def linear_seconds(batch: int, f_in: int, f_out: int, itemsize: int, share: float,
+                   blocks_on: float, gathered_bytes: float,
+                   pairs: bool) -> tuple[float, float]:
+    """(routed, dense) seconds of ``routed_linear``. ``blocks_on``: active (sample,
+    block) items (at batch 1, at most the runs of blocks read as views);
+    ``gathered_bytes``: the inputs they read; ``pairs``: with in_route."""
+    weight, x, out = f_in * f_out * itemsize, batch * f_in * itemsize, \
+        batch * f_out * itemsize
+    macs = batch * f_in * f_out
+    dense = seconds(macs, weight + x + 3 * out, 4 if pairs else 3)
+    if batch == 1:       # views of the active rows: the weight bytes read are the cost
+        calls = 4 + 2 * blocks_on * (1 + pairs)
+        return seconds(share * macs, share * weight + 3 * out, calls), dense
+    calls, moved = (26, 3 * weight) if pairs else (16, weight)
+    moved += 2 * gathered_bytes + 3 * out
+    return seconds(share * macs, moved, calls, ROUTED_MACS_PER_S), dense
 
 
-def conv_pays(dense_macs: float, active_macs: float, in_bytes: float,
-              gathered_bytes: float, out_bytes: float, active_share: float,
-              groups_used: int) -> bool:
-    """``routed_conv2d``: the dense path reads the input, writes the output and masks it
-    (read and write); the routed path gathers its inputs (read and write), writes its
-    results and copies them into the output, written once."""
-    dense = seconds(dense_macs, in_bytes + 3 * out_bytes, 2)
-    routed = seconds(active_macs, 2 * gathered_bytes + (1 + 2 * active_share) * out_bytes,
-                     6 + 2 * groups_used)
-    return routed_pays(routed, dense)
+def conv_seconds(dense_macs: float, in_bytes: float, out_bytes: float, share: float,
+                 gathered_bytes: float, groups_used: int, tiles: bool,
+                 fast: bool) -> tuple[float, float]:
+    """(routed, dense) seconds of ``routed_conv2d``. The routed path gathers its input
+    (read and write), writes the output once (channel groups) or zeroes it and scatters
+    (tiles); ``fast`` is False where the reference path runs (with ``in_route``)."""
+    dense = seconds(dense_macs, in_bytes + 3 * out_bytes, 2, convs=1)
+    if tiles:
+        calls, written = 25 + 2 * groups_used, (1 + 2 * share) * out_bytes
+    else:
+        calls, written = 14 + 3 * groups_used, (1 + 2 * share) * out_bytes
+    if not fast:
+        calls += 4 * groups_used
+    routed = seconds(share * dense_macs, 2 * gathered_bytes + written, calls,
+                     ROUTED_MACS_PER_S, convs=groups_used)
+    return routed, dense
 
 
 # ------------------------------------------------------------------ a dispatched block

@@ -110,7 +110,8 @@ class Dispatch:
     def refine(self, route: torch.Tensor, n_routes: int) -> "Dispatch":
         """The dispatch on pairs (this route, ``route``): pair r * n_routes + q of
         ``self.n_routes * n_routes``. A trellis block dispatches on the pair, since what a
-        path reads depends on the path before it. At batch 1 this is integer arithmetic."""
+        path reads depends on the path before it. At batch 1 this is integer
+        arithmetic."""
         check_route_index(route, n_routes)
         if len(route) != self.batch:
             raise ValueError(f"route has {len(route)} entries but the batch has "

@@ -21,6 +21,8 @@ layers at small batches, high active fractions): ``"auto"`` asks :mod:`.cost_mod
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -141,47 +143,49 @@ def dense_masked_linear(x, weight, bias, route, in_route) -> torch.Tensor:
     return torch.where(_group_mask(route, weight.shape[0] // route.shape[1]), y, 0)
 
 
-def _conv_is_routed(strategy, x, route, in_route, g: Geometry) -> bool:
-    """The routed path or the dense one, for ``strategy`` (see the module docstring)."""
-    if strategy != "auto":
-        return strategy == "routed"
-    if x.is_cuda:
-        return True     # the cost model's numbers are the CPU's
-    per_group = route.view(g.batch, g.groups, -1).sum((0, 2))   # active items per group
-    items = float(per_group.sum())
-    share = items / (g.batch * g.groups * g.grid[0] * g.grid[1])
-    in_share = 1.0 if in_route is None else float(in_route.float().mean())
-    item = x.element_size()
+@functools.lru_cache(maxsize=256)
+def _conv_model(g: Geometry, item: int, fast: bool):
+    """The cost model of one convolution's shapes: a function of (active items, input
+    share, groups used) giving (routed, dense) seconds, or None where the shapes alone
+    say dense (one item a sample would not pay, or the dense path is too short for
+    reading the route to be worth it). Cached: at batch 1 even this arithmetic shows."""
     dense_macs = g.batch * g.c_out * g.c_in * g.kernel[0] * g.kernel[1] * \
         g.out_hw[0] * g.out_hw[1]
-    patch = g.patch[0] * g.patch[1] if g.spatial else g.in_hw[0] * g.in_hw[1]
-    gathered = items * g.c_in * in_share * patch * item
     out_bytes = g.batch * g.c_out * g.out_hw[0] * g.out_hw[1] * item
-    return cost_model.conv_pays(dense_macs, share * in_share * dense_macs,
-                                x.numel() * item, gathered, out_bytes, share,
-                                int((per_group > 0).sum()))
+    in_bytes = g.batch * g.c_in * g.in_hw[0] * g.in_hw[1] * item
+    patch = g.patch[0] * g.patch[1] if g.spatial else g.in_hw[0] * g.in_hw[1]
+    n_items = g.batch * g.groups * g.grid[0] * g.grid[1]
+
+    def model(items, in_share, groups_used):   # items: active (sample, group, tile)
+        return cost_model.conv_seconds(
+            dense_macs, in_bytes, out_bytes, items / n_items * in_share,
+            items * g.c_in * in_share * patch * item, groups_used, g.spatial, fast)
+    floor, dense = model(g.batch, 1.0 / g.in_groups, 1)
+    if not cost_model.worth_reading(dense) or not cost_model.routed_pays(floor, dense):
+        return None
+    return model
 
 
-def _linear_is_routed(strategy, x, weight, route, in_route) -> bool:
+def _conv_path(strategy, x, route, in_route, g: Geometry) -> str:
+    """"routed", "dense" (then mask) or "plain" (everything on: the ordinary
+    convolution), for ``strategy``; "auto" asks the cost model (module docstring)."""
     if strategy != "auto":
-        return strategy == "routed"
+        return strategy
     if x.is_cuda:
-        return True
-    bsz, f_in = x.shape
-    f_out, g = weight.shape[0], route.shape[1]
-    on = route.sum(1)                                              # [B] blocks on
-    used = route.any(0)
-    if in_route is None:
-        rows = float(on.sum())
-        macs, gathered = rows * (f_out // g) * f_in, rows * f_in
-        used_share = float(used.float().mean())
-    else:                      # (sample, input block, output block) triples
-        rows = float((on * in_route.sum(1)).sum())
-        gathered = rows * (f_in // in_route.shape[1])
-        macs = gathered * (f_out // g)
-        used_share = float(used.float().mean() * in_route.any(0).float().mean())
-    return cost_model.linear_pays(bsz, f_in, f_out, macs, gathered, used_share,
-                                  in_route is not None, x.element_size())
+        return "routed"     # the cost model's numbers are the CPU's
+    model = _conv_model(g, x.element_size(), routed_conv_fast.supports(g, in_route))
+    if model is None:
+        return "dense"
+    if g.spatial:
+        per_group = route.view(g.batch, g.groups, -1).sum((0, 2)).tolist()
+    else:
+        per_group = route.sum(0).tolist()                 # active samples per group
+    items = sum(per_group)
+    in_share = 1.0 if in_route is None else float(in_route.float().mean())
+    if items == route.numel() and in_share == 1.0:
+        return "plain"
+    used = sum(1 for n in per_group if n)
+    return "routed" if cost_model.routed_pays(*model(items, in_share, used)) else "dense"
 
 
 def routed_conv2d(x, weight, bias, route, *, in_route=None, stride=1, padding=0,
@@ -210,7 +214,10 @@ def routed_conv2d(x, weight, bias, route, *, in_route=None, stride=1, padding=0,
     x, weight, bias = autocast.cast_inputs(x.device.type, x, weight, bias)
     which = choose(backend, x)
     # the cost model's numbers are those of the PyTorch paths: the kernels always route
-    if which != "kernel" and not _conv_is_routed(strategy, x, route, in_route, g):
+    path = "routed" if which == "kernel" else _conv_path(strategy, x, route, in_route, g)
+    if path == "plain":                                     # nothing to route or mask
+        return F.conv2d(x, weight, bias, g.stride, g.padding)
+    if path == "dense":
         return dense_masked_conv2d(x, weight, bias, route, in_route, g)
     if which == "kernel":
         impl = _ConvKernel(g)
@@ -219,6 +226,39 @@ def routed_conv2d(x, weight, bias, route, *, in_route=None, stride=1, padding=0,
     else:
         impl = _ConvPyTorch(routed_conv_reference, g)
     return _apply(impl, x, weight, bias, route, in_route)
+
+
+@functools.lru_cache(maxsize=256)
+def _linear_model(bsz: int, f_in: int, f_out: int, g: int, g_in: int, item: int,
+                  pairs: bool):
+    """As :func:`_conv_model` for ``routed_linear``: a function of the active items."""
+    def model(on):             # on: active (sample, [input block,] output block) items
+        return cost_model.linear_seconds(bsz, f_in, f_out, item, on / (bsz * g * g_in),
+                                         on, on * (f_in // g_in) * item, pairs)
+    floor, dense = model(bsz)
+    if not cost_model.worth_reading(dense) or not cost_model.routed_pays(floor, dense):
+        return None
+    return model
+
+
+def _linear_path(strategy, x, weight, route, in_route) -> str:
+    """"routed", "dense" or "plain", as :func:`_conv_path` for ``routed_linear``."""
+    if strategy != "auto":
+        return strategy
+    if x.is_cuda:
+        return "routed"
+    g_in = 1 if in_route is None else in_route.shape[1]
+    model = _linear_model(x.shape[0], x.shape[1], weight.shape[0], route.shape[1], g_in,
+                          x.element_size(), in_route is not None)
+    if model is None:
+        return "dense"
+    if in_route is None:
+        on = int(route.sum())
+    else:
+        on = int((route.sum(1) * in_route.sum(1)).sum())
+    if on == route.numel() * g_in:
+        return "plain"
+    return "routed" if cost_model.routed_pays(*model(on)) else "dense"
 
 
 def routed_linear(x, weight, bias, route, *, in_route=None, backend: str = "auto",
@@ -241,6 +281,9 @@ def routed_linear(x, weight, bias, route, *, in_route=None, backend: str = "auto
     linear_groups(x, weight, bias, route, in_route)
     x, weight, bias = autocast.cast_inputs(x.device.type, x, weight, bias)
     choose(backend, x, kernel_dtypes=None)   # validates the request; no CuPy kernel to pick
-    if not _linear_is_routed(strategy, x, weight, route, in_route):
+    path = _linear_path(strategy, x, weight, route, in_route)
+    if path == "plain":                                     # nothing to route or mask
+        return F.linear(x, weight, bias)
+    if path == "dense":
         return dense_masked_linear(x, weight, bias, route, in_route)
     return _apply(_Linear, x, weight, bias, route, in_route)

@@ -26,20 +26,50 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from . import routed_linear_reference
+from .routed_conv_reference import all_on
+
+
+# below this many rows a group, one padded batched product (torch.bmm) beats a grouped
+# one, which on a CPU makes one call a group (measured: 64 groups of about 16 rows)
+SMALL_GROUP_ROWS = 32
+
 
 def grouped_matmul(a: torch.Tensor, b: torch.Tensor, counts: list[int]) -> torch.Tensor:
     """Rows of ``a`` [n, K] in consecutive groups of ``counts[g]`` rows, group g times
-    ``b[g]`` [K, N]: returns [n, N]. One ``F.grouped_mm`` call where it applies."""
+    ``b[g]`` [K, N]: returns [n, N]. One batched call: ``F.grouped_mm`` for large groups,
+    a zero-padded ``torch.bmm`` for many small ones; :func:`grouped_matmul_reference`
+    is the plain loop both must equal."""
+    used = [n for n in counts if n]
+    if not used:
+        return a.new_zeros(0, b.shape[2])
+    if len(a) < SMALL_GROUP_ROWS * len(used):
+        return _padded_bmm(a, b, counts)
     if a.dtype == torch.float32 and a.shape[1] % 4 == 0 and b.shape[2] % 4 == 0 \
-            and a.is_contiguous():
+            and a.is_contiguous():             # what F.grouped_mm takes on a CPU
         offs = torch.tensor(counts, dtype=torch.int32).cumsum(0, dtype=torch.int32)
         return F.grouped_mm(a, b, offs=offs.to(a.device))
+    return grouped_matmul_reference(a, b, counts)
+
+
+def grouped_matmul_reference(a, b, counts):
+    """The same products, one per group (float64, sizes F.grouped_mm does not take)."""
     parts, start = [], 0
-    for g, n in enumerate(counts):      # one product per group (float64, odd sizes)
+    for g, n in enumerate(counts):
         if n:
             parts.append(a[start:start + n] @ b[g])
             start += n
     return torch.cat(parts) if parts else a.new_zeros(0, b.shape[2])
+
+
+def _padded_bmm(a, b, counts):
+    """Each group's rows in a zero-padded slot [G, n_max, K], one bmm, the rows back."""
+    sizes = torch.tensor(counts, device=a.device)
+    group = torch.repeat_interleave(torch.arange(len(counts), device=a.device), sizes)
+    pos = torch.arange(len(a), device=a.device) - (sizes.cumsum(0) - sizes)[group]
+    slots = a.new_zeros(len(counts), max(counts), a.shape[1])
+    slots[group, pos] = a
+    return torch.bmm(slots, b)[group, pos]                          # [n, N]
 
 
 @dataclass
@@ -72,7 +102,7 @@ def _bias_or_zeros(x, bias, route, fo):
     """[B, G, F_out/G]: the bias where a block is on, zeros elsewhere."""
     if bias is None:
         return x.new_zeros(*route.shape, fo)
-    return torch.where(route[:, :, None], bias.view(-1, fo), 0)
+    return bias.view(1, -1, fo) * route[:, :, None]     # a product: faster than where
 
 
 def _batch1(x, weight, bias, route, in_route):
@@ -107,9 +137,11 @@ def _runs(mask: torch.Tensor) -> list[tuple[int, int]]:
 
 
 def _pair_weights(weight, g, g_in):
-    """[G * G_in, F_in/G_in, F_out/G]: block pair (j, i) of the weight, transposed."""
+    """[G * G_in, F_in/G_in, F_out/G]: block pair (j, i) of the weight, transposed (a
+    view of one copy in which each block's rows stay whole, the cheap copy to make)."""
     fo, fi = weight.shape[0] // g, weight.shape[1] // g_in
-    return weight.view(g, fo, g_in, fi).permute(0, 2, 3, 1).reshape(g * g_in, fi, fo)
+    pairs = weight.view(g, fo, g_in, fi).transpose(1, 2).reshape(g * g_in, fo, fi)
+    return pairs.transpose(1, 2)
 
 
 def forward(x, weight, bias, route, in_route):
@@ -117,34 +149,37 @@ def forward(x, weight, bias, route, in_route):
     bsz, f_out = x.shape[0], weight.shape[0]
     g = route.shape[1]
     fo = f_out // g
-    if bool(route.all()) and (in_route is None or bool(in_route.all())):
+    if all_on(route, in_route):
         return F.linear(x, weight, bias)
     if bsz == 1:
         return _batch1(x, weight, bias, route, in_route)
     it = items(route, in_route)
-    out = _bias_or_zeros(x, bias, route, fo).view(bsz * g, fo)     # [B * G, F_out/G]
-    if not it.b.numel():
+    if in_route is None:         # each (sample, block) item once: copied into zeros
+        out = x.new_zeros(bsz * g, fo)                             # [B * G, F_out/G]
+        if it.b.numel():
+            blocks = weight.view(g, fo, -1).transpose(1, 2)        # [G, F_in, F_out/G]
+            y = grouped_matmul(x.index_select(0, it.b), blocks, it.counts)   # [n, fo]
+            if bias is not None:
+                y += bias.view(g, fo).index_select(0, it.j)
+            out.index_copy_(0, it.rows, y)
         return out.view(bsz, f_out)
-    if in_route is None:
-        blocks = weight.view(g, fo, -1).transpose(1, 2)            # [G, F_in, F_out/G]
-        y = grouped_matmul(x.index_select(0, it.b), blocks, it.counts)   # [n, F_out/G]
-    else:
+    out = _bias_or_zeros(x, bias, route, fo).view(bsz * g, fo)     # [B * G, F_out/G]
+    if it.b.numel():             # (sample, input block, output block) items: summed
         g_in = in_route.shape[1]
         xs = x.view(bsz, g_in, -1)[it.b, it.i]                     # [n, F_in/G_in]
         y = grouped_matmul(xs, _pair_weights(weight, g, g_in), it.counts)
-    out.index_add_(0, it.rows, y)                                  # pairs sum per block
+        out.index_add_(0, it.rows, y)
     return out.view(bsz, f_out)
 
 
 def backward(grad_out, x, weight, bias, route, in_route, needs=(True,) * 3):
     """Gradients (x, weight, bias) of ``forward``, through the active items only."""
+    if all_on(route, in_route):         # the dense layer's gradients, as the reference
+        return routed_linear_reference.backward(grad_out, x, weight, bias, route,
+                                                in_route, needs)
     need_x, need_w, need_b = needs[0], needs[1], needs[2] and bias is not None
-    bsz, f_out = x.shape[0], weight.shape[0]
-    g = route.shape[1]
-    fo = f_out // g
-    if bool(route.all()) and (in_route is None or bool(in_route.all())):
-        return (grad_out @ weight if need_x else None, grad_out.T @ x if need_w else None,
-                grad_out.sum(0) if need_b else None)
+    bsz, g = x.shape[0], route.shape[1]
+    fo = weight.shape[0] // g
     g_in = 1 if in_route is None else in_route.shape[1]
     fi = x.shape[1] // g_in
     it = items(route, in_route)
