@@ -60,7 +60,10 @@ def test_comparison_gives_paired_ratios_and_marks_noise():
     small, big = torch.randn(64, 64), torch.randn(384, 384)
     t = bench.compare({"small": lambda: small @ small, "big": lambda: big @ big}, repeats=9)
     r = t.ratio("big", "small")
-    assert r.low <= r.value <= r.high and r.value > 1
+    assert r.low <= r.value <= r.high
+    assert r.noisy == t.noisy
+    if not t.noisy:   # a busy machine may swap the order of two short timings: no verdict
+        assert r.value > 1, r
     assert t["big"].low <= t["big"].median
     # a scattered timing is noisy whatever the machine did
     assert bench._summary([1.0, 1.0, 2.0, 3.0, 1.0]).noisy
