@@ -12,6 +12,7 @@ Part of ``bench_ops.py`` (section "cost model" of its JSON). Two things:
   per-round values), which must stay at 0.95 or above everywhere; the worst cell is
   reported, and where the routed path starts to lose against dense (the crossover) beside
   where the model switches."""
+
 from __future__ import annotations
 
 import statistics
@@ -31,6 +32,7 @@ BATCHES = (1, 16, 256)
 
 # ------------------------------------------------------------------ calibration
 
+
 def _median_seconds(fn, repeats=21, inner=1):
     fn()
     samples = []
@@ -47,7 +49,7 @@ def calibrate() -> dict:
     small = torch.rand(64, 8) < 0.3
     rows = torch.randn(64, 32)
 
-    def ten_small_calls():     # what a routed path's bookkeeping is made of
+    def ten_small_calls():  # what a routed path's bookkeeping is made of
         j, b = small.t().nonzero(as_tuple=True)
         counts = torch.bincount(j, minlength=8)
         counts.tolist()
@@ -56,22 +58,34 @@ def calibrate() -> dict:
         small.sum()
         torch.arange(len(b)) - counts.cumsum(0)[j]
         rows.new_zeros(64, 32)
+
     call = _median_seconds(ten_small_calls, inner=50) / 10
     x, w = torch.randn(256, 512), torch.randn(512, 512)
     gemm = 256 * 512 * 512 / _median_seconds(lambda: F.linear(x, w))
     xc, wc = torch.randn(64, 64, 14, 14), torch.randn(64, 64, 3, 3)
-    conv = 64 * 64 * 64 * 9 * 14 * 14 / _median_seconds(
-        lambda: F.conv2d(xc, wc, padding=1))
+    conv = (
+        64 * 64 * 64 * 9 * 14 * 14 / _median_seconds(lambda: F.conv2d(xc, wc, padding=1))
+    )
     big = torch.randn(256, 128, 14, 14)
     copy = big.numel() * 4 / _median_seconds(big.clone, repeats=11)
-    return {"measured": {"CALL_S": call, "MACS_PER_S_gemm": gemm, "MACS_PER_S_conv": conv,
-                         "BYTES_PER_S": copy},
-            "stored": {"CALL_S": cost_model.CALL_S, "MACS_PER_S": cost_model.MACS_PER_S,
-                       "BYTES_PER_S": cost_model.BYTES_PER_S,
-                       "MARGIN": cost_model.MARGIN}}
+    return {
+        "measured": {
+            "CALL_S": call,
+            "MACS_PER_S_gemm": gemm,
+            "MACS_PER_S_conv": conv,
+            "BYTES_PER_S": copy,
+        },
+        "stored": {
+            "CALL_S": cost_model.CALL_S,
+            "MACS_PER_S": cost_model.MACS_PER_S,
+            "BYTES_PER_S": cost_model.BYTES_PER_S,
+            "MARGIN": cost_model.MARGIN,
+        },
+    }
 
 
 # ------------------------------------------------------------------ the families
+
 
 def _blocks_each(batch, groups, frac):
     """bool [B, G] with round(frac * G) groups on per sample, chosen at random."""
@@ -113,18 +127,26 @@ def dispatch_family(batch, frac):
     w2, b2 = torch.randn(256, 512) / 22, torch.randn(256)
     x = torch.randn(batch, 256)
     hid = 512 // k
-    paths = [(lambda h, r=r: F.linear(F.relu(F.linear(h, w1[r * hid:(r + 1) * hid],
-                                                       b1[r * hid:(r + 1) * hid])),
-                                      w2[:, r * hid:(r + 1) * hid], b2))
-             for r in range(k)]
+    paths = [
+        (
+            lambda h, r=r: F.linear(
+                F.relu(
+                    F.linear(h, w1[r * hid : (r + 1) * hid], b1[r * hid : (r + 1) * hid])
+                ),
+                w2[:, r * hid : (r + 1) * hid],
+                b2,
+            )
+        )
+        for r in range(k)
+    ]
     route = torch.randint(0, k, (batch,))
     computing = k
-    if frac == 0:                     # one more route, which computes nothing
+    if frac == 0:  # one more route, which computes nothing
         paths, route = paths + [None], torch.full((batch,), k)
         k += 1
 
     def dense(h):
-        on = (torch.arange(512) // hid)[None, :] == route[:, None]          # [B, 512]
+        on = (torch.arange(512) // hid)[None, :] == route[:, None]  # [B, 512]
         y = F.linear(torch.where(on, F.relu(F.linear(h, w1, b1)), 0), w2, b2)
         return torch.where((route < computing)[:, None], y, 0)
 
@@ -136,13 +158,16 @@ def dispatch_family(batch, frac):
     return run, cost_model.dispatch_pays(batch, len(d.used), block)
 
 
-FAMILIES = {"routed_linear 512->512, G=16": linear_family,
-            "routed_conv2d [B,64,14,14]->128, G=16": conv_family,
-            "routed_conv2d tiles [B,32,28,28]->32, 7x7 tiles": tile_family,
-            "Dispatch, K paths 256->512/K->256": dispatch_family}
+FAMILIES = {
+    "routed_linear 512->512, G=16": linear_family,
+    "routed_conv2d [B,64,14,14]->128, G=16": conv_family,
+    "routed_conv2d tiles [B,32,28,28]->32, 7x7 tiles": tile_family,
+    "Dispatch, K paths 256->512/K->256": dispatch_family,
+}
 
 
 # ------------------------------------------------------------------ the grid
+
 
 def grid(repeats: int) -> dict:
     """Every family x fraction x batch, three contenders interleaved; see the module
@@ -153,32 +178,54 @@ def grid(repeats: int) -> dict:
         for batch in BATCHES:
             for frac in FRACTIONS:
                 run, chosen = make(batch, frac)
-                with torch.no_grad():        # enough calls a sample for ~10 ms
-                    inner = max(1, round(0.01 / max(1e-6, _median_seconds(
-                        lambda: run("dense"), repeats=5))))
-                fns = {s: (lambda s=s: [run(s) for _ in range(inner)]) for s in
-                       ("dense", "routed", "auto")}
+                with torch.no_grad():  # enough calls a sample for ~10 ms
+                    inner = max(
+                        1,
+                        round(
+                            0.01
+                            / max(1e-6, _median_seconds(lambda: run("dense"), repeats=5))
+                        ),
+                    )
+                fns = {
+                    s: (lambda s=s: [run(s) for _ in range(inner)])
+                    for s in ("dense", "routed", "auto")
+                }
                 with torch.no_grad():
                     t = compare(fns, warmup=1, repeats=repeats)
                 ms = {s: 1e3 * t[s].median / inner for s in fns}
                 # ratios of the same round, then their median: the machine's slow
                 # drifts cancel within a round
-                paired = {s: statistics.median(d / a for d, a in zip(t["dense"].samples,
-                                                                     t[s].samples))
-                          for s in ("routed", "auto")}
-                cell = dict(family=family, batch=batch, active=frac,
-                            chosen="routed" if chosen else "dense", ms=ms,
-                            auto_vs_dense=paired["auto"],
-                            routed_vs_dense=paired["routed"])
+                paired = {
+                    s: statistics.median(
+                        d / a for d, a in zip(t["dense"].samples, t[s].samples)
+                    )
+                    for s in ("routed", "auto")
+                }
+                cell = dict(
+                    family=family,
+                    batch=batch,
+                    active=frac,
+                    chosen="routed" if chosen else "dense",
+                    ms=ms,
+                    auto_vs_dense=paired["auto"],
+                    routed_vs_dense=paired["routed"],
+                )
                 cells.append(cell)
                 if worst is None or cell["auto_vs_dense"] < worst["auto_vs_dense"]:
                     worst = cell
-                print(f"  {family:<48} B={batch:<4} active {frac:6.4f}: dense "
-                      f"{ms['dense']:8.3f} ms, routed {cell['routed_vs_dense']:5.2f}x, "
-                      f"auto ({cell['chosen']}) {cell['auto_vs_dense']:5.2f}x",
-                      flush=True)
-    return {"cells": cells, "worst": worst, "crossovers": crossovers(cells),
-            "target": ["auto_vs_dense>=", 0.95], "met": worst["auto_vs_dense"] >= 0.95}
+                print(
+                    f"  {family:<48} B={batch:<4} active {frac:6.4f}: dense "
+                    f"{ms['dense']:8.3f} ms, routed {cell['routed_vs_dense']:5.2f}x, "
+                    f"auto ({cell['chosen']}) {cell['auto_vs_dense']:5.2f}x",
+                    flush=True,
+                )
+    return {
+        "cells": cells,
+        "worst": worst,
+        "crossovers": crossovers(cells),
+        "target": ["auto_vs_dense>=", 0.95],
+        "met": worst["auto_vs_dense"] >= 0.95,
+    }
 
 
 def crossovers(cells) -> list:
@@ -190,7 +237,12 @@ def crossovers(cells) -> list:
             row = [c for c in cells if c["family"] == family and c["batch"] == batch]
             loses = [c["active"] for c in row if c["routed_vs_dense"] < 1.0]
             dense = [c["active"] for c in row if c["chosen"] == "dense"]
-            out.append(dict(family=family, batch=batch,
-                            routed_loses_from=min(loses) if loses else None,
-                            model_goes_dense_from=min(dense) if dense else None))
+            out.append(
+                dict(
+                    family=family,
+                    batch=batch,
+                    routed_loses_from=min(loses) if loses else None,
+                    model_goes_dense_from=min(dense) if dense else None,
+                )
+            )
     return out

@@ -1,5 +1,5 @@
-"""Strict FP32, TF32 and bfloat16 side by side: the routed ops' time against cuDNN in the same
-setting, and their error against float64.
+"""Strict FP32, TF32 and bfloat16 side by side: the routed ops' time against cuDNN in the
+same setting, and their error against float64.
 
     python benchmarks/precision_modes.py [--out FILE] [--quick] [--dry-run]
 
@@ -13,12 +13,12 @@ settings a GPU user meets give very different baselines:
   with 10-bit mantissas;
 * bf16: bfloat16 tensors.
 
-For each setting and case it times cuDNN's dense layer, the routed op on the kernel path and
-on the reference path (forward and backward, interleaved, medians), and measures the kernel
-path's relative error against the float64 reference on a slice of the batch. ``--dry-run``
-runs small sizes on the CPU (reference path, TF32 switches without effect), so the script can
-be checked on any machine.
-"""
+For each setting and case it times cuDNN's dense layer, the routed op on the kernel path
+and on the reference path (forward and backward, interleaved, medians), and measures the
+kernel path's relative error against the float64 reference on a slice of the batch.
+``--dry-run`` runs small sizes on the CPU (reference path, TF32 switches without effect),
+so the script can be checked on any machine."""
+
 from __future__ import annotations
 
 import json
@@ -55,8 +55,10 @@ def rel_err(a, ref) -> float:
 
 def errors(x, w, b, route, backend, n=64):
     """Relative errors of y and dL/dx against float64, on the first n samples."""
-    leaves = [t[:n].detach().requires_grad_() if t.dim() == 4 else t.detach().requires_grad_()
-              for t in (x, w, b)]
+    leaves = [
+        t[:n].detach().requires_grad_() if t.dim() == 4 else t.detach().requires_grad_()
+        for t in (x, w, b)
+    ]
     exact = [t.detach().double().requires_grad_() for t in leaves]
     r = route[:n]
     y = routed_conv2d(*leaves, r, padding=1, backend=backend)
@@ -73,18 +75,31 @@ def run_case(name, make, backend, dev, repeats, warmup):
     for mode in MODES:
         with precision(mode) as dtype:
             x, w, b, route = make(dtype)
-            fns = {"cuDNN dense": fwd_bwd(lambda a, c, d: F.conv2d(a, c, d, 1, 1), x, w, b),
-                   "routed, kernel path": fwd_bwd(
-                       lambda a, c, d: routed_conv2d(a, c, d, route, padding=1,
-                                                     backend=backend), x, w, b),
-                   "routed, reference path": fwd_bwd(
-                       lambda a, c, d: routed_conv2d(a, c, d, route, padding=1,
-                                                     backend="reference"), x, w, b)}
+            fns = {
+                "cuDNN dense": fwd_bwd(lambda a, c, d: F.conv2d(a, c, d, 1, 1), x, w, b),
+                "routed, kernel path": fwd_bwd(
+                    lambda a, c, d: routed_conv2d(
+                        a, c, d, route, padding=1, backend=backend
+                    ),
+                    x,
+                    w,
+                    b,
+                ),
+                "routed, reference path": fwd_bwd(
+                    lambda a, c, d: routed_conv2d(
+                        a, c, d, route, padding=1, backend="reference"
+                    ),
+                    x,
+                    w,
+                    b,
+                ),
+            }
             t = compare(fns, warmup=warmup, repeats=repeats, device=dev)
             err_y, err_gx = errors(x, w, b, route, backend)
         row = {f"{k} (ms)": 1e3 * v.median for k, v in t.items()}
-        row["speed-up of the kernel path"] = t["cuDNN dense"].median / \
-            t["routed, kernel path"].median
+        row["speed-up of the kernel path"] = (
+            t["cuDNN dense"].median / t["routed, kernel path"].median
+        )
         row["rel. error y"], row["rel. error dL/dx"] = err_y, err_gx
         rows[mode] = row
         print(f"  {name}, {mode}: done", flush=True)
@@ -114,14 +129,26 @@ def main():
 
     def tiles(dtype):
         x, w, b = conv_inputs(batch, c_in, c_out, hw, 3, dev, dtype)
-        return x, w, b, tiles_on(batch, 4, 4, 4, 0.10, dev) if hw % 4 == 0 else \
-            tiles_on(batch, 4, 2, 2, 0.10, dev)
+        return (
+            x,
+            w,
+            b,
+            tiles_on(batch, 4, 4, 4, 0.10, dev)
+            if hw % 4 == 0
+            else tiles_on(batch, 4, 2, 2, 0.10, dev),
+        )
 
     shape = f"[{batch}, {c_in}, {hw}, {hw}] -> {c_out}, 3x3"
-    cases = {f"routed_conv2d fwd+bwd, {shape}, G = 4, 25% on": channels,
-             f"routed_conv2d fwd+bwd, {shape}, G = 4, tiles, 10% on": tiles}
-    report = {"device": device_name(dev), "torch": torch.__version__, "backend": backend,
-              "cases": {}}
+    cases = {
+        f"routed_conv2d fwd+bwd, {shape}, G = 4, 25% on": channels,
+        f"routed_conv2d fwd+bwd, {shape}, G = 4, tiles, 10% on": tiles,
+    }
+    report = {
+        "device": device_name(dev),
+        "torch": torch.__version__,
+        "backend": backend,
+        "cases": {},
+    }
     text = [f"{report['device']}, torch {torch.__version__}, routed path: {backend}"]
     for name, make in cases.items():
         rows = run_case(name, make, backend, dev, repeats, warmup)

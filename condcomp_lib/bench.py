@@ -1,22 +1,24 @@
 """Wall-clock timing that tells a measurement from noise.
 
-Used by every chapter and by ``benchmarks/``. MACs are a promise; time is what a user gets.
-A timing on a shared machine is a measurement of the network *and* of whatever else runs, so
-this file does three things besides reading a clock:
+Used by every chapter and by ``benchmarks/``. MACs are a promise; time is what a user
+gets. A timing on a shared machine is a measurement of the network *and* of whatever else
+runs, so this file does three things besides reading a clock:
 
-* **interleave** the variants compared (A B C A B C ...), so that a slow moment of the machine
-  hits all of them alike, and summarise each by its median, a low quantile and its spread;
-* **watch the machine** while it times: the CPU that *other* processes used meanwhile is read
-  from the operating system, and a timing taken while they used the cores it needed is marked
-  noisy;
-* **judge a claim by a ratio** of interleaved rounds (:class:`Ratio`), with the spread of the
-  per-round ratios as its margin; :func:`check` asserts a timing claim only where the run can
-  support it and otherwise prints why it was skipped. No check fails because the machine was
-  busy, and no noisy number is presented as a finding.
+* **interleave** the variants compared (A B C A B C ...), so that a slow moment of the
+  machine hits all of them alike, and summarise each by its median, a low quantile and its
+  spread;
+* **watch the machine** while it times: the CPU that *other* processes used meanwhile is
+  read from the operating system, and a timing taken while they used the cores it needed
+  is marked noisy;
+* **judge a claim by a ratio** of interleaved rounds (:class:`Ratio`), with the spread of
+  the per-round ratios as its margin; :func:`check` asserts a timing claim only where the
+  run can support it and otherwise prints why it was skipped. No check fails because the
+  machine was busy, and no noisy number is presented as a finding.
 
 On a GPU the clock is a pair of CUDA events around each call; on a CPU it is
 ``time.perf_counter``.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,14 +41,16 @@ BUSY_CORES = 0.25
 
 # ---------------------------------------------------------------- one measured quantity
 
+
 @dataclass
 class Timing:
     """Seconds per call: median, low quantile, interquartile range, and every sample."""
+
     median: float
     iqr: float
     samples: list = field(repr=False)
-    low: float = 0.0          # the 10th percentile: the least disturbed calls
-    busy: bool = False        # other processes used the cores this timing needed
+    low: float = 0.0  # the 10th percentile: the least disturbed calls
+    busy: bool = False  # other processes used the cores this timing needed
 
     @property
     def ms(self) -> float:
@@ -80,11 +84,14 @@ def _summary(samples: list[float], busy: bool = False) -> Timing:
 
 # ---------------------------------------------------------------- how busy the machine is
 
+
 @dataclass
 class Load:
-    """CPU used by other processes while a block of code ran, in cores (1.0 = one full core)."""
+    """CPU used by other processes while a block of code ran, in cores (1.0 = one full
+    core)."""
+
     others: float = 0.0
-    free: float = float(os.cpu_count() or 1)   # cores this process did not ask for
+    free: float = float(os.cpu_count() or 1)  # cores this process did not ask for
 
     @property
     def busy(self) -> bool:
@@ -95,21 +102,25 @@ class Load:
 
 
 def _cpu_seconds():
-    """(seconds of CPU the whole machine spent busy, seconds this process spent), or None."""
+    """(seconds of CPU the whole machine spent busy, seconds this process spent), or
+    None."""
     try:
         import psutil
     except ImportError:
         return None
     t = psutil.cpu_times()
-    busy = sum(getattr(t, k, 0.0) for k in ("user", "nice", "system", "irq", "softirq", "steal"))
+    busy = sum(
+        getattr(t, k, 0.0) for k in ("user", "nice", "system", "irq", "softirq", "steal")
+    )
     own = psutil.Process().cpu_times()
     return busy, own.user + own.system
 
 
 @contextmanager
 def watch_load():
-    """Measure what other processes used while the ``with`` block ran; yields a :class:`Load`
-    that is filled in when the block ends (all zeros where psutil is missing)."""
+    """Measure what other processes used while the ``with`` block ran; yields a
+    :class:`Load` that is filled in when the block ends (all zeros where psutil is
+    missing)."""
     load = Load(free=(os.cpu_count() or 1) - torch.get_num_threads())
     start, t0 = _cpu_seconds(), time.perf_counter()
     try:
@@ -123,9 +134,11 @@ def watch_load():
 
 # ---------------------------------------------------------------- clocks
 
+
 def _timer(device: torch.device | str | None):
     """A function that times one call of ``fn`` in seconds on the right clock."""
     if device is not None and torch.device(device).type == "cuda":
+
         def run(fn):
             start = torch.cuda.Event(enable_timing=True)
             end = torch.cuda.Event(enable_timing=True)
@@ -135,25 +148,34 @@ def _timer(device: torch.device | str | None):
             torch.cuda.synchronize()
             return start.elapsed_time(end) / 1e3
     else:
+
         def run(fn):
             t0 = time.perf_counter()
             fn()
             return time.perf_counter() - t0
+
     return run
 
 
-def time_fn(fn: Callable[[], object], *, warmup: int = 3, repeats: int = 20,
-            device: torch.device | str | None = None) -> Timing:
+def time_fn(
+    fn: Callable[[], object],
+    *,
+    warmup: int = 3,
+    repeats: int = 20,
+    device: torch.device | str | None = None,
+) -> Timing:
     """Median seconds per call of ``fn()`` (no arguments: close over the inputs)."""
     return compare({"fn": fn}, warmup=warmup, repeats=repeats, device=device)["fn"]
 
 
 # ---------------------------------------------------------------- comparisons
 
+
 @dataclass
 class Ratio:
     """time(a) / time(b) from interleaved rounds: the median of the per-round ratios, and
     their quartiles as the margin a conclusion needs."""
+
     value: float
     low: float
     high: float
@@ -161,7 +183,8 @@ class Ratio:
     why: str = ""
 
     def above(self, x: float) -> bool | None:
-        """True if the whole margin is above ``x``, False if it is below, None if it straddles."""
+        """True if the whole margin is above ``x``, False if it is below, None if it
+        straddles."""
         return True if self.low > x else False if self.high < x else None
 
     def __str__(self) -> str:
@@ -170,7 +193,8 @@ class Ratio:
 
 
 class Comparison(dict):
-    """A :class:`Timing` per name, measured interleaved, and the load of the machine meanwhile."""
+    """A :class:`Timing` per name, measured interleaved, and the load of the machine
+    meanwhile."""
 
     def __init__(self, timings: dict, load: Load):
         super().__init__(timings)
@@ -184,8 +208,11 @@ class Comparison(dict):
         """Why the comparison is noisy ("" when it is not)."""
         if self.load.busy:
             return str(self.load)
-        wide = [f"{k} (IQR {100 * t.spread:.0f}% of the median)"
-                for k, t in self.items() if t.spread > NOISY_SPREAD]
+        wide = [
+            f"{k} (IQR {100 * t.spread:.0f}% of the median)"
+            for k, t in self.items()
+            if t.spread > NOISY_SPREAD
+        ]
         return ("scattered timings: " + ", ".join(map(str, wide))) if wide else ""
 
     def note(self) -> str:
@@ -196,14 +223,24 @@ class Comparison(dict):
         """time(a) / time(b), round by round."""
         r = [x / y for x, y in zip(self[a].samples, self[b].samples) if y > 0]
         noisy = self.load.busy or self[a].noisy or self[b].noisy
-        return Ratio(statistics.median(r), _quantile(r, 0.25), _quantile(r, 0.75), noisy,
-                     self.why() if noisy else "")
+        return Ratio(
+            statistics.median(r),
+            _quantile(r, 0.25),
+            _quantile(r, 0.75),
+            noisy,
+            self.why() if noisy else "",
+        )
 
 
-def compare(fns: dict[str, Callable[[], object]], *, warmup: int = 3, repeats: int = 20,
-            device: torch.device | str | None = None) -> Comparison:
-    """Time several functions interleaved (a, b, c, a, b, c, ...), so that slow drifts of the
-    machine hit all of them alike, while watching what other processes use."""
+def compare(
+    fns: dict[str, Callable[[], object]],
+    *,
+    warmup: int = 3,
+    repeats: int = 20,
+    device: torch.device | str | None = None,
+) -> Comparison:
+    """Time several functions interleaved (a, b, c, a, b, c, ...), so that slow drifts of
+    the machine hit all of them alike, while watching what other processes use."""
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     run = _timer(device)
@@ -221,11 +258,12 @@ def compare(fns: dict[str, Callable[[], object]], *, warmup: int = 3, repeats: i
 
 
 def check(claim: str, ratio: Ratio, above: float) -> bool | None:
-    """Assert the timing claim "``ratio`` is above ``above``" where the run supports a verdict.
+    """Assert the timing claim "``ratio`` is above ``above``" where the run supports a
+    verdict.
 
-    Noisy measurement: the check is skipped and says why (returns None). Otherwise the whole
-    margin of the per-round ratios must clear ``above`` (returns True), or the claim fails.
-    """
+    Noisy measurement: the check is skipped and says why (returns None). Otherwise the
+    whole margin of the per-round ratios must clear ``above`` (returns True), or the claim
+    fails."""
     if ratio.noisy:
         print(f"timing check skipped, {claim}: {ratio.why} (measured {ratio})")
         return None
@@ -236,6 +274,7 @@ def check(claim: str, ratio: Ratio, above: float) -> bool | None:
 
 # ---------------------------------------------------------------- models
 
+
 def _device_of(model: torch.nn.Module) -> torch.device:
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
@@ -243,7 +282,8 @@ def _device_of(model: torch.nn.Module) -> torch.device:
 
 @contextmanager
 def on(device: torch.device | str, *modules: torch.nn.Module):
-    """Move ``modules`` to ``device`` for the ``with`` block and back to where they were."""
+    """Move ``modules`` to ``device`` for the ``with`` block and back to where they
+    were."""
     homes = [_device_of(m) for m in modules]
     for m in modules:
         m.to(device)
@@ -255,9 +295,11 @@ def on(device: torch.device | str, *modules: torch.nn.Module):
 
 
 @torch.no_grad()
-def latency(model: torch.nn.Module, sample: torch.Tensor, *, warmup: int = 10,
-            repeats: int = 50) -> Timing:
-    """Batch-1 latency: seconds for ``model`` on one sample (``sample`` [1, ...] or [...])."""
+def latency(
+    model: torch.nn.Module, sample: torch.Tensor, *, warmup: int = 10, repeats: int = 50
+) -> Timing:
+    """Batch-1 latency: seconds for ``model`` on one sample (``sample`` [1, ...] or
+    [...])."""
     model.eval()
     dev = _device_of(model)
     x = (sample if sample.dim() == 4 else sample.unsqueeze(0))[:1].to(dev)
@@ -265,9 +307,11 @@ def latency(model: torch.nn.Module, sample: torch.Tensor, *, warmup: int = 10,
 
 
 @torch.no_grad()
-def throughput(model: torch.nn.Module, batch: torch.Tensor, *, warmup: int = 3,
-               repeats: int = 20) -> tuple[float, Timing]:
-    """Samples per second for ``model`` on ``batch`` (e.g. 256 samples), and the Timing."""
+def throughput(
+    model: torch.nn.Module, batch: torch.Tensor, *, warmup: int = 3, repeats: int = 20
+) -> tuple[float, Timing]:
+    """Samples per second for ``model`` on ``batch`` (e.g. 256 samples), and the
+    Timing."""
     model.eval()
     dev = _device_of(model)
     x = batch.to(dev)

@@ -1,14 +1,14 @@
 """Where trained models and measured results live between chapters.
 
-Used by every chapter that trains. Trained models go to a git-ignored cache, ``.cache/`` in the
-repository (or ``$CONDCOMP_CACHE``), so that a later chapter can load chapter 0's baselines
-instead of training them again. Full-profile measurements go to ``results/<chapter>.json``,
-stamped with the date, the device and the commit; each chapter shows its committed file beside
-the numbers of the profile it ran in.
+Used by every chapter that trains. Trained models go to a git-ignored cache, ``.cache/``
+in the repository (or ``$CONDCOMP_CACHE``), so that a later chapter can load chapter 0's
+baselines instead of training them again. Full-profile measurements go to
+``results/<chapter>.json``, stamped with the date, the device and the commit; each chapter
+shows its committed file beside the numbers of the profile it ran in.
 
-A model is saved with a small JSON of what produced it; a file that fails to load is treated as
-missing (and retrained by the caller), never half-used.
-"""
+A model is saved with a small JSON of what produced it; a file that fails to load is
+treated as missing (and retrained by the caller), never half-used."""
+
 from __future__ import annotations
 
 import datetime
@@ -39,7 +39,8 @@ def save_model(key: str, model: torch.nn.Module, info: dict) -> Path:
 
 
 def load_model(key: str, build: Callable[[], torch.nn.Module]):
-    """(model, info) for ``key`` from the cache, or None if it is missing or unreadable."""
+    """(model, info) for ``key`` from the cache, or None if it is missing or
+    unreadable."""
     path = cache_dir() / f"{key}.pt"
     if not path.is_file():
         return None
@@ -55,8 +56,16 @@ def load_model(key: str, build: Callable[[], torch.nn.Module]):
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                              capture_output=True, text=True, timeout=10).stdout.strip() or "unknown"
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+            or "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -65,8 +74,14 @@ def save_results(chapter: str, results: dict, device: str) -> Path:
     """Write ``results/<chapter>.json`` stamped with date, device and commit."""
     out = ROOT / "results"
     out.mkdir(exist_ok=True)
-    stamped = {"chapter": chapter, "date": datetime.date.today().isoformat(),
-               "device": device, "commit": _commit(), "torch": torch.__version__, **results}
+    stamped = {
+        "chapter": chapter,
+        "date": datetime.date.today().isoformat(),
+        "device": device,
+        "commit": _commit(),
+        "torch": torch.__version__,
+        **results,
+    }
     path = out / f"{chapter}.json"
     path.write_text(json.dumps(stamped, indent=2) + "\n")
     return path
@@ -80,21 +95,25 @@ def load_results(chapter: str) -> dict | None:
 
 def run_stamp(results: dict) -> str:
     """Where and when a stored run was made, for the line above its numbers."""
-    return (f"committed full-profile run of {results['date']} at commit {results['commit']}, "
-            f"{results['device']}, torch {results['torch']}")
+    return (
+        f"committed full-profile run of {results['date']} at commit {results['commit']}, "
+        f"{results['device']}, torch {results['torch']}"
+    )
 
 
 def full_results_to_show(chapter: str, profile: str) -> dict | None:
     """The committed full-profile results to show beside a run in ``profile``, or None.
 
-    None when the run is itself the full profile (its own numbers are the ones to read) or when
-    no full run has been committed; either way a line says so, and the stamp is printed above
-    the results otherwise.
-    """
+    None when the run is itself the full profile (its own numbers are the ones to read) or
+    when no full run has been committed; either way a line says so, and the stamp is
+    printed above the results otherwise."""
     if profile == "full":
         print("this run is the full profile: its numbers are the ones above")
         return None
     results = load_results(chapter)
-    print(run_stamp(results) if results is not None
-          else "no full-profile results committed yet: run `make reproduce`")
+    print(
+        run_stamp(results)
+        if results is not None
+        else "no full-profile results committed yet: run `make reproduce`"
+    )
     return results

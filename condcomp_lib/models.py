@@ -1,14 +1,14 @@
 """The dense baselines every chapter compares against: a LeNet family of adjustable width.
 
 Defined in chapter 0. The shape is the LeNet of the CIGT authors' Fashion-MNIST code
-(Bicici, Meral and Akarun, 2024): conv 5x5 -> pool -> conv 5x5 -> pool -> conv 1x1 -> pool ->
-fc -> fc -> 10 classes. With widths (32, 64, 128, 512, 256) it is the "thick" network, the
-union of all paths of a [1, 2, 4] trellis; with (32, 32, 32, 128, 64) it is the "thin" network,
-one path of that trellis.
+(Bicici, Meral and Akarun, 2024): conv 5x5 -> pool -> conv 5x5 -> pool -> conv 1x1 -> pool
+-> fc -> fc -> 10 classes. With widths (32, 64, 128, 512, 256) it is the "thick" network,
+the union of all paths of a [1, 2, 4] trellis; with (32, 32, 32, 128, 64) it is the "thin"
+network, one path of that trellis.
 
-``baseline(name, profile)`` loads a trained baseline from the cache, training (and saving) it
-first if the cache does not have it, so that any chapter can run on its own.
-"""
+``baseline(name, profile)`` loads a trained baseline from the cache, training (and saving)
+it first if the cache does not have it, so that any chapter can run on its own."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -42,14 +42,16 @@ THIN = LeNetWidths(32, 32, 32, 128, 64)
 class LeNet(nn.Module):
     """LeNet-style CNN for 28x28 grey images; ``widths`` sets every layer's width."""
 
-    def __init__(self, widths: LeNetWidths = THICK, num_classes: int = 10, dropout: float = 0.3):
+    def __init__(
+        self, widths: LeNetWidths = THICK, num_classes: int = 10, dropout: float = 0.3
+    ):
         super().__init__()
         w = widths
         self.widths = widths
-        self.conv1 = nn.Conv2d(1, w.conv1, 5, padding=2)        # 28x28
+        self.conv1 = nn.Conv2d(1, w.conv1, 5, padding=2)  # 28x28
         self.conv2 = nn.Conv2d(w.conv1, w.conv2, 5, padding=2)  # 14x14
-        self.conv3 = nn.Conv2d(w.conv2, w.conv3, 1)             # 7x7
-        self.fc1 = nn.Linear(w.conv3 * 3 * 3, w.fc1)            # after the third pool: 3x3
+        self.conv3 = nn.Conv2d(w.conv2, w.conv3, 1)  # 7x7
+        self.fc1 = nn.Linear(w.conv3 * 3 * 3, w.fc1)  # after the third pool: 3x3
         self.fc2 = nn.Linear(w.fc1, w.fc2)
         self.fc3 = nn.Linear(w.fc2, num_classes)
         self.dropout = nn.Dropout(dropout)
@@ -64,7 +66,7 @@ class LeNet(nn.Module):
         x = self.features(x)
         x = self.dropout(F.relu(self.fc1(x)))
         x = self.dropout(F.relu(self.fc2(x)))
-        return self.fc3(x)                          # [B, num_classes]
+        return self.fc3(x)  # [B, num_classes]
 
 
 BASELINES = {"thick": THICK, "thin": THIN}
@@ -74,8 +76,14 @@ BASELINES = {"thick": THICK, "thin": THIN}
 RECIPE = dict(lr=2e-3, batch_size=128, weight_decay=0.0)
 
 
-def train_baseline(name: str, data: Dataset, profile: str = "quick", seed: int = 0,
-                   progress: bool = True, device: str = "auto") -> tuple[LeNet, dict]:
+def train_baseline(
+    name: str,
+    data: Dataset,
+    profile: str = "quick",
+    seed: int = 0,
+    progress: bool = True,
+    device: str = "auto",
+) -> tuple[LeNet, dict]:
     """Train baseline ``name`` ("thick" or "thin") from scratch on ``device``; returns
     (model on the CPU, info)."""
     if name not in BASELINES:
@@ -84,19 +92,39 @@ def train_baseline(name: str, data: Dataset, profile: str = "quick", seed: int =
     torch.manual_seed(seed)
     model = LeNet(BASELINES[name])
     train = data.train.subset(prof.train_samples, seed)
-    hist = fit(model, train, epochs=prof.epochs, seed=seed, progress=progress,
-               desc=f"{name} ({profile})", device=device, **RECIPE)
-    info = {"name": name, "profile": profile, "seed": seed, "epochs": prof.epochs,
-            "train_samples": len(train), "val_acc": evaluate(model, data.val, device=device),
-            "final_loss": hist["loss"][-1]}
+    hist = fit(
+        model,
+        train,
+        epochs=prof.epochs,
+        seed=seed,
+        progress=progress,
+        desc=f"{name} ({profile})",
+        device=device,
+        **RECIPE,
+    )
+    info = {
+        "name": name,
+        "profile": profile,
+        "seed": seed,
+        "epochs": prof.epochs,
+        "train_samples": len(train),
+        "val_acc": evaluate(model, data.val, device=device),
+        "final_loss": hist["loss"][-1],
+    }
     return model.cpu(), info
 
 
-def baseline(name: str, data: Dataset, profile: str = "quick", seed: int = 0,
-             retrain: bool = False, progress: bool = True,
-             device: str = "auto") -> tuple[LeNet, dict]:
-    """The trained baseline ``name`` from the cache, trained on ``device`` and saved first if
-    missing; returned on the CPU."""
+def baseline(
+    name: str,
+    data: Dataset,
+    profile: str = "quick",
+    seed: int = 0,
+    retrain: bool = False,
+    progress: bool = True,
+    device: str = "auto",
+) -> tuple[LeNet, dict]:
+    """The trained baseline ``name`` from the cache, trained on ``device`` and saved first
+    if missing; returned on the CPU."""
     key = f"lenet-{name}-{profile}-seed{seed}"
     if not retrain:
         hit = cache.load_model(key, lambda: LeNet(BASELINES[name]))

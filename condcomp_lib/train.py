@@ -1,10 +1,11 @@
 """Training and evaluation loops, seeding, device choice and the book's two profiles.
 
-Used by every chapter. ``fit`` trains any model on a :class:`~condcomp_lib.data.Split` with a
-plain-text ``tqdm`` progress bar (widgets would vanish in the offline book); a chapter whose
-method needs its own objective (exit branches, routers, policies) passes a ``loss`` function
-instead of subclassing anything. On a CPU, two runs with the same seed give identical numbers.
-"""
+Used by every chapter. ``fit`` trains any model on a :class:`~condcomp_lib.data.Split`
+with a plain-text ``tqdm`` progress bar (widgets would vanish in the offline book); a
+chapter whose method needs its own objective (exit branches, routers, policies) passes a
+``loss`` function instead of subclassing anything. On a CPU, two runs with the same seed
+give identical numbers."""
+
 from __future__ import annotations
 
 import random
@@ -22,20 +23,27 @@ from .viz import headless
 
 # ---------------------------------------------------------------- profiles
 
+
 @dataclass(frozen=True)
 class Profile:
-    """How much work a chapter does. ``quick`` is what CI runs on a 2-core CPU (each chapter
-    well under two minutes); ``full`` is the reproduction whose numbers the chapters report."""
+    """How much work a chapter does. ``quick`` is what CI runs on a 2-core CPU (each
+    chapter well under two minutes); ``full`` is the reproduction whose numbers the
+    chapters report."""
+
     name: str
     train_samples: int | None  # None: the whole training split
-    epochs: int                # the default budget for a baseline-sized network
-    bench_repeats: int         # timing repeats (medians are reported)
-    eval_samples: int | None   # None: the whole test split
+    epochs: int  # the default budget for a baseline-sized network
+    bench_repeats: int  # timing repeats (medians are reported)
+    eval_samples: int | None  # None: the whole test split
 
 
 PROFILES = {
-    "quick": Profile("quick", train_samples=15_000, epochs=2, bench_repeats=15, eval_samples=None),
-    "full": Profile("full", train_samples=None, epochs=15, bench_repeats=50, eval_samples=None),
+    "quick": Profile(
+        "quick", train_samples=15_000, epochs=2, bench_repeats=15, eval_samples=None
+    ),
+    "full": Profile(
+        "full", train_samples=None, epochs=15, bench_repeats=50, eval_samples=None
+    ),
 }
 
 
@@ -47,6 +55,7 @@ def get_profile(name: str) -> Profile:
 
 
 # ---------------------------------------------------------------- seeding and devices
+
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and PyTorch; return a generator for data shuffling."""
@@ -65,34 +74,53 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 # ---------------------------------------------------------------- training
 
+
 def cross_entropy_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor):
     """The default objective: returns (loss, logits)."""
     logits = model(x)
     return F.cross_entropy(logits, y), logits
 
 
-def batches(split: Split, batch_size: int, shuffle: bool = False,
-            generator: torch.Generator | None = None):
-    """Yield (x, y) minibatches of a split; a fresh permutation each call when shuffling."""
+def batches(
+    split: Split,
+    batch_size: int,
+    shuffle: bool = False,
+    generator: torch.Generator | None = None,
+):
+    """Yield (x, y) minibatches of a split; a fresh permutation each call when
+    shuffling."""
     n = len(split)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     for i in range(0, n, batch_size):
-        idx = order[i:i + batch_size]
+        idx = order[i : i + batch_size]
         yield split.x[idx], split.y[idx]
 
 
-def fit(model: torch.nn.Module, train: Split, *, epochs: int, lr: float = 1e-3,
-        batch_size: int = 128, weight_decay: float = 0.0, optimizer: str = "adam",
-        loss: Callable = cross_entropy_loss, val: Split | None = None,
-        schedule: str = "cosine", seed: int = 0, device: str = "auto",
-        on_step: Callable | None = None, progress: bool = True, desc: str = "train") -> dict:
+def fit(
+    model: torch.nn.Module,
+    train: Split,
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 128,
+    weight_decay: float = 0.0,
+    optimizer: str = "adam",
+    loss: Callable = cross_entropy_loss,
+    val: Split | None = None,
+    schedule: str = "cosine",
+    seed: int = 0,
+    device: str = "auto",
+    on_step: Callable | None = None,
+    progress: bool = True,
+    desc: str = "train",
+) -> dict:
     """Train ``model`` in place and return its history.
 
-    ``loss(model, x, y) -> (loss, logits)``; ``on_step(step, model, logs)`` is called after every
-    optimizer step (chapters use it for temperature schedules or to log loss terms).
-    ``schedule`` is "cosine" (to zero over the run) or "constant". The history holds the
-    per-step training loss and, when ``val`` is given, the validation accuracy per epoch.
-    """
+    ``loss(model, x, y) -> (loss, logits)``; ``on_step(step, model, logs)`` is called
+    after every optimizer step (chapters use it for temperature schedules or to log loss
+    terms). ``schedule`` is "cosine" (to zero over the run) or "constant". The history
+    holds the per-step training loss and, when ``val`` is given, the validation accuracy
+    per epoch."""
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     gen = seed_everything(seed)
@@ -117,8 +145,13 @@ def fit(model: torch.nn.Module, train: Split, *, epochs: int, lr: float = 1e-3,
     step = 0
     # a progress bar is for a person watching: an executed page would keep every update it
     # printed, so the book's build and the tests (headless) show none
-    bar = tqdm(total=steps, desc=desc, disable=not progress or headless(), ncols=80,
-               mininterval=2.0)
+    bar = tqdm(
+        total=steps,
+        desc=desc,
+        disable=not progress or headless(),
+        ncols=80,
+        mininterval=2.0,
+    )
     for epoch in range(epochs):
         model.train()
         correct = seen = 0
@@ -147,11 +180,13 @@ def fit(model: torch.nn.Module, train: Split, *, epochs: int, lr: float = 1e-3,
 
 # ---------------------------------------------------------------- evaluation
 
+
 @torch.no_grad()
-def predict(model: torch.nn.Module, split: Split, batch_size: int = 1000,
-            device: str = "auto") -> torch.Tensor:
-    """Logits of ``model`` on a whole split, computed on ``device`` in eval mode and returned
-    on the CPU; the model goes back to the device it came from."""
+def predict(
+    model: torch.nn.Module, split: Split, batch_size: int = 1000, device: str = "auto"
+) -> torch.Tensor:
+    """Logits of ``model`` on a whole split, computed on ``device`` in eval mode and
+    returned on the CPU; the model goes back to the device it came from."""
     dev = resolve_device(device)
     home = next(model.parameters(), torch.empty(0)).device
     model.to(dev).eval()
@@ -161,7 +196,13 @@ def predict(model: torch.nn.Module, split: Split, batch_size: int = 1000,
         model.to(home)
 
 
-def evaluate(model: torch.nn.Module, split: Split, batch_size: int = 1000,
-             device: str = "auto") -> float:
+def evaluate(
+    model: torch.nn.Module, split: Split, batch_size: int = 1000, device: str = "auto"
+) -> float:
     """Top-1 accuracy (a fraction in [0, 1]) of ``model`` on a split."""
-    return (predict(model, split, batch_size, device).argmax(1) == split.y).float().mean().item()
+    return (
+        (predict(model, split, batch_size, device).argmax(1) == split.y)
+        .float()
+        .mean()
+        .item()
+    )

@@ -1,9 +1,9 @@
 """One plotting style for the whole book, and the plots chapters share.
 
-Used by every chapter: ``use_book_style()`` once at the top, then ``accuracy_vs_cost`` for the
-trade-off every method in the book is judged by, and ``image_grid`` to show samples with their
-class names.
-"""
+Used by every chapter: ``use_book_style()`` once at the top, then ``accuracy_vs_cost`` for
+the trade-off every method in the book is judged by, and ``image_grid`` to show samples
+with their class names."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -11,35 +11,53 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 # A colour-blind-safe cycle (Okabe and Ito), used in the same order in every chapter.
-COLORS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+COLORS = [
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#CC79A7",
+    "#56B4E9",
+    "#F0E442",
+    "#000000",
+]
 
 
 def use_book_style() -> None:
-    """Set the book's matplotlib style (sizes for the HTML page, readable fonts, light grid)."""
-    matplotlib.rcParams.update({
-        "figure.figsize": (6.4, 4.0),
-        "figure.dpi": 110,
-        "savefig.dpi": 110,
-        "savefig.bbox": "tight",
-        "font.size": 10,
-        "axes.titlesize": 11,
-        "axes.labelsize": 10,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.prop_cycle": matplotlib.cycler(color=COLORS),
-        "legend.frameon": False,
-        "image.cmap": "viridis",
-    })
+    """Set the book's matplotlib style (sizes for the HTML page, readable fonts, light
+    grid)."""
+    matplotlib.rcParams.update(
+        {
+            "figure.figsize": (6.4, 4.0),
+            "figure.dpi": 110,
+            "savefig.dpi": 110,
+            "savefig.bbox": "tight",
+            "font.size": 10,
+            "axes.titlesize": 11,
+            "axes.labelsize": 10,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.prop_cycle": matplotlib.cycler(color=COLORS),
+            "legend.frameon": False,
+            "image.cmap": "viridis",
+        }
+    )
 
 
-def accuracy_vs_cost(points: dict, *, xlabel: str = "MACs per sample",
-                     ylabel: str = "test accuracy (%)", ax=None, logx: bool = False,
-                     title: str | None = None):
-    """Plot named operating points or curves: ``points[name] = (costs, accuracies)``, each a
-    number or a sequence. Curves are drawn as lines with markers, single points as markers.
-    Better is up and to the left."""
+def accuracy_vs_cost(
+    points: dict,
+    *,
+    xlabel: str = "MACs per sample",
+    ylabel: str = "test accuracy (%)",
+    ax=None,
+    logx: bool = False,
+    title: str | None = None,
+):
+    """Plot named operating points or curves: ``points[name] = (costs, accuracies)``, each
+    a number or a sequence. Curves are drawn as lines with markers, single points as
+    markers. Better is up and to the left."""
     if ax is None:
         _, ax = plt.subplots()
     for i, (name, (cost, acc)) in enumerate(points.items()):
@@ -56,15 +74,26 @@ def accuracy_vs_cost(points: dict, *, xlabel: str = "MACs per sample",
     return ax
 
 
-def image_grid(images, labels=None, class_names=None, *, ncols: int = 10, titles=None,
-               size: float = 1.0, cmap: str = "gray_r"):
-    """A grid of grey images [N, 1, H, W] or [N, H, W] with class names (or ``titles``) above."""
+def image_grid(
+    images,
+    labels=None,
+    class_names=None,
+    *,
+    ncols: int = 10,
+    titles=None,
+    size: float = 1.0,
+    cmap: str = "gray_r",
+):
+    """A grid of grey images [N, 1, H, W] or [N, H, W] with class names (or ``titles``)
+    above."""
     images = np.asarray(images)
     if images.ndim == 4:
         images = images[:, 0]
     n = len(images)
     nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * 1.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, size * 1.2 * nrows), squeeze=False
+    )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
@@ -88,12 +117,14 @@ def headless() -> bool:
 
 
 def play(draw, **controls):
-    """Something to play with: ``draw(**values)`` redraws a figure from the controls' values.
+    """Something to play with: ``draw(**values)`` redraws a figure from the controls'
+    values.
 
-    ``controls`` maps a parameter name to an ipywidgets control (e.g. a ``FloatSlider``) or to
-    a list of choices. Headless, or without ipywidgets, ``draw`` runs once with each control's
-    initial value and leaves a static figure; in Jupyter the controls appear above the figure.
-    """
+    ``controls`` maps a parameter name to an ipywidgets control (e.g. a ``FloatSlider``)
+    or to a list of choices. Headless, or without ipywidgets, ``draw`` runs once with each
+    control's initial value and leaves a static figure; in Jupyter the controls appear
+    above the figure."""
+
     def initial(c):
         return c[0] if isinstance(c, (list, tuple)) else c.value
 

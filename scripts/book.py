@@ -1,14 +1,15 @@
-"""Execute every chapter once with papermill, then build the HTML book from those notebooks.
+"""Execute every chapter once with papermill, then build the HTML book from those
+notebooks.
 
     python scripts/book.py [--profile quick|full] [--only 00_baselines] [--no-build]
 
-The committed notebooks carry no outputs. Each chapter is executed (its working directory is
-``chapters/``) into ``_build/executed/chapters/``; the cell papermill injects with the profile
-is tagged ``remove-cell`` so it does not show in the book. The book's sources are then staged
-in ``_build/stage/`` (config, table of contents, front matter, executed chapters) and Jupyter
-Book builds them into ``_build/html`` without executing anything again. Sphinx warnings fail
-the build.
-"""
+The committed notebooks carry no outputs. Each chapter is executed (its working directory
+is ``chapters/``) into ``_build/executed/chapters/``; the cell papermill injects with the
+profile is tagged ``remove-cell`` so it does not show in the book. The book's sources are
+then staged in ``_build/stage/`` (config, table of contents, front matter, executed
+chapters) and Jupyter Book builds them into ``_build/html`` without executing anything
+again. Sphinx warnings fail the build."""
+
 from __future__ import annotations
 
 import argparse
@@ -35,19 +36,29 @@ def chapters() -> list[Path]:
 
 
 def execute_chapter(nb: Path, profile: str = "quick", out_dir: Path = EXECUTED) -> Path:
-    """Run one chapter with papermill; raises papermill's error (with the failing cell)."""
+    """Run one chapter with papermill; raises papermill's error (with the failing
+    cell)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / nb.name
     os.environ["CONDCOMP_HEADLESS"] = "1"  # widgets become static figures (see viz.play)
-    papermill.execute_notebook(str(nb), str(out), parameters={"profile": profile},
-                               cwd=str(nb.parent), kernel_name="python3", progress_bar=False,
-                               log_output=False, request_save_on_cell_execute=False)
+    papermill.execute_notebook(
+        str(nb),
+        str(out),
+        parameters={"profile": profile},
+        cwd=str(nb.parent),
+        kernel_name="python3",
+        progress_bar=False,
+        log_output=False,
+        request_save_on_cell_execute=False,
+    )
     book = nbformat.read(out, as_version=4)
     for cell in book.cells:
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
-        if cell.cell_type == "code":   # the kernel's own warnings are not the chapter's output
+        if (
+            cell.cell_type == "code"
+        ):  # the kernel's own warnings are not the chapter's output
             cell.outputs = [o for o in cell.outputs if not _kernel_noise(o)]
     nbformat.write(book, out)
     return out
@@ -55,8 +66,11 @@ def execute_chapter(nb: Path, profile: str = "quick", out_dir: Path = EXECUTED) 
 
 def _kernel_noise(output) -> bool:
     """A stream output that only carries a warning of the kernel's transport."""
-    return output.get("output_type") == "stream" and output.get("name") == "stderr" and \
-        "running over TCP without encryption" in output.get("text", "")
+    return (
+        output.get("output_type") == "stream"
+        and output.get("name") == "stderr"
+        and "running over TCP without encryption" in output.get("text", "")
+    )
 
 
 def stage(executed: Path = EXECUTED) -> Path:
@@ -86,8 +100,10 @@ def build(executed: Path = EXECUTED) -> Path:
     cmd = [str(jb), "build", str(src), "--path-output", str(ROOT), "-W", "--keep-going"]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
-        raise RuntimeError(f"jupyter-book build failed ({res.returncode}):\n"
-                           f"{res.stdout[-6000:]}\n{res.stderr[-6000:]}")
+        raise RuntimeError(
+            f"jupyter-book build failed ({res.returncode}):\n"
+            f"{res.stdout[-6000:]}\n{res.stderr[-6000:]}"
+        )
     return html / "index.html"
 
 

@@ -1,4 +1,5 @@
 """Shared fixtures. The chapter tests import the book builder from scripts/."""
+
 import sys
 from pathlib import Path
 

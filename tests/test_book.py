@@ -1,5 +1,7 @@
-"""The book as a test: every chapter executes in the quick profile, the book builds from those
-executed notebooks, and each chapter's page holds its figures. Runs in book order."""
+"""The book as a test: every chapter executes in the quick profile, the book builds from
+those executed notebooks, and each chapter's page holds its figures. Runs in book order.
+"""
+
 import html as html_lib
 import re
 import subprocess
@@ -15,13 +17,16 @@ ids = [nb.stem for nb in CHAPTERS]
 
 
 def test_committed_notebooks_carry_no_outputs():
-    tracked = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=book.ROOT, capture_output=True,
-                             text=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.ipynb"], cwd=book.ROOT, capture_output=True, text=True
+    ).stdout.split()
     files = [book.ROOT / f for f in tracked] or CHAPTERS
     dirty = []
     for path in files:
         nb = nbformat.read(path, as_version=4)
-        if any(c.cell_type == "code" and (c.outputs or c.execution_count) for c in nb.cells):
+        if any(
+            c.cell_type == "code" and (c.outputs or c.execution_count) for c in nb.cells
+        ):
             dirty.append(path.name)
     assert not dirty, f"notebooks committed with outputs (clear them): {dirty}"
 
@@ -41,8 +46,11 @@ def test_chapter_executes(nb):
     try:
         book.execute_chapter(nb, "quick")
     except papermill.PapermillExecutionError as e:
-        pytest.fail(f"{nb.name} failed in cell {e.exec_count}:\n{e.ename}: {e.evalue}\n"
-                    + "\n".join(e.traceback[-3:]), pytrace=False)
+        pytest.fail(
+            f"{nb.name} failed in cell {e.exec_count}:\n{e.ename}: {e.evalue}\n"
+            + "\n".join(e.traceback[-3:]),
+            pytrace=False,
+        )
 
 
 @pytest.mark.notebooks
@@ -60,11 +68,17 @@ def test_chapter_page_holds_its_figures(nb):
     assert page.is_file(), f"{page} was not built"
     html = page.read_text()
     executed = nbformat.read(book.EXECUTED / nb.name, as_version=4)
-    figures = sum("image/png" in o.get("data", {}) for c in executed.cells
-                  if c.cell_type == "code" for o in c.outputs)
+    figures = sum(
+        "image/png" in o.get("data", {})
+        for c in executed.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
     assert figures > 0, f"{nb.name} draws no figure"
     images = re.findall(r'<img[^>]+src="([^"]+\.png)"', html)
-    assert len(images) >= figures, f"{nb.name}: {figures} figures executed, {len(images)} on the page"
+    assert len(images) >= figures, (
+        f"{nb.name}: {figures} figures executed, {len(images)} on the page"
+    )
     for src in images:
         assert (page.parent / src).resolve().is_file(), f"{nb.stem}: image {src} missing"
     assert "# Parameters" not in html, "the injected-parameters cell is visible"
@@ -82,5 +96,7 @@ def test_chapter_page_reads_well(nb):
     for block in re.findall(r'<div class="cell_input.*?<pre>(.*?)</pre>', page, re.S):
         text = html_lib.unescape(re.sub(r"<[^>]+>", "", block))
         wide += [line for line in text.splitlines() if len(line) > 90]
-    assert not wide, f"{nb.name}: {len(wide)} code lines wider than 90 characters: {wide[:3]}"
+    assert not wide, (
+        f"{nb.name}: {len(wide)} code lines wider than 90 characters: {wide[:3]}"
+    )
     assert "running over TCP" not in page

@@ -1,4 +1,5 @@
 """MAC accounting, checked against counts made by hand."""
+
 import torch
 from torch import nn
 
@@ -6,15 +7,25 @@ from condcomp_lib import cost, models
 
 
 def test_lenet_macs_by_hand():
-    # thick LeNet: conv1 28x28x32x25, conv2 14x14x64x32x25, conv3 7x7x128x64, fc 1152x512, 512x256, 256x10
+    # thick LeNet: conv1 28x28x32x25, conv2 14x14x64x32x25, conv3 7x7x128x64, fc 1152x512,
+    # 512x256, 256x10
     by_hand = [627_200, 10_035_200, 401_408, 589_824, 131_072, 2_560]
     rows = cost.dense_costs(models.LeNet(models.THICK), (1, 28, 28))
     assert [r.macs for r in rows] == by_hand
     assert [r.name for r in rows] == ["conv1", "conv2", "conv3", "fc1", "fc2", "fc3"]
-    assert [r.params for r in rows] == [32 * 25 + 32, 64 * 32 * 25 + 64, 128 * 64 + 128,
-                                        1152 * 512 + 512, 512 * 256 + 256, 256 * 10 + 10]
+    assert [r.params for r in rows] == [
+        32 * 25 + 32,
+        64 * 32 * 25 + 64,
+        128 * 64 + 128,
+        1152 * 512 + 512,
+        512 * 256 + 256,
+        256 * 10 + 10,
+    ]
     thin = cost.dense_macs(models.LeNet(models.THIN), (1, 28, 28))
-    assert thin == 627_200 + 14 * 14 * 32 * 32 * 25 + 49 * 32 * 32 + 288 * 128 + 128 * 64 + 640
+    assert (
+        thin
+        == 627_200 + 14 * 14 * 32 * 32 * 25 + 49 * 32 * 32 + 288 * 128 + 128 * 64 + 640
+    )
 
 
 def test_conv_rule_with_stride_and_groups():
@@ -26,7 +37,9 @@ def test_conv_rule_with_stride_and_groups():
 def test_realized_macs_of_static_model_is_dense():
     m = models.LeNet(models.THIN)
     per_sample = cost.realized_macs(m, torch.randn(5, 1, 28, 28))
-    assert per_sample.shape == (5,) and torch.all(per_sample == cost.dense_macs(m, (1, 28, 28)))
+    assert per_sample.shape == (5,) and torch.all(
+        per_sample == cost.dense_macs(m, (1, 28, 28))
+    )
 
 
 class HalfExit(nn.Module):
@@ -41,7 +54,9 @@ class HalfExit(nn.Module):
         keep = torch.arange(0, len(x), 2)
         with cost.sample_index(keep):
             self.b(h[keep])
-            cost.report(torch.full((len(keep),), 100.0))  # a module reporting its own cost
+            cost.report(
+                torch.full((len(keep),), 100.0)
+            )  # a module reporting its own cost
         return h
 
 
@@ -58,7 +73,9 @@ def test_modules_that_report_are_not_double_counted():
             cost.report(1.0)
             return super().forward(x)
 
-    per_sample = cost.realized_macs(nn.Sequential(Reporting(4, 4), nn.Linear(4, 2)), torch.randn(3, 4))
+    per_sample = cost.realized_macs(
+        nn.Sequential(Reporting(4, 4), nn.Linear(4, 2)), torch.randn(3, 4)
+    )
     assert per_sample.tolist() == [1 + 8] * 3
 
 

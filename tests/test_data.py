@@ -1,4 +1,5 @@
 """The Fashion-MNIST loader: good files load, every kind of bad file fails clearly."""
+
 import gzip
 import struct
 
@@ -12,7 +13,11 @@ from condcomp_lib import data
 def write_idx(path, array, magic=None, compress=True):
     array = np.asarray(array, dtype=np.uint8)
     magic = magic if magic is not None else 0x0800 | array.ndim
-    raw = struct.pack(">I", magic) + struct.pack(">" + "I" * array.ndim, *array.shape) + array.tobytes()
+    raw = (
+        struct.pack(">I", magic)
+        + struct.pack(">" + "I" * array.ndim, *array.shape)
+        + array.tobytes()
+    )
     path.write_bytes(gzip.compress(raw) if compress else raw)
     return raw
 
@@ -24,7 +29,9 @@ def test_real_dataset_loads_and_splits():
     assert ds.train.x.dtype == torch.float32 and ds.train.y.dtype == torch.int64
     assert set(ds.test.y.tolist()) == set(range(10))
     # standardized with the training split's statistics
-    assert abs(ds.train.x.mean().item()) < 1e-3 and abs(ds.train.x.std().item() - 1) < 1e-3
+    assert (
+        abs(ds.train.x.mean().item()) < 1e-3 and abs(ds.train.x.std().item() - 1) < 1e-3
+    )
     # the validation split is fixed by the seed and disjoint from training
     again = data.load_fashion_mnist(val_size=5000, seed=0)
     assert torch.equal(ds.val.y, again.val.y) and torch.equal(ds.val.x, again.val.x)
@@ -36,7 +43,10 @@ def test_small_idx_roundtrip(tmp_path):
     arr = np.random.randint(0, 256, size=(3, 4, 5))
     raw = write_idx(tmp_path / "x.gz", arr)
     import hashlib
-    got = data.read_idx(tmp_path / "x.gz", hashlib.sha256(raw).hexdigest(), 2051, (3, 4, 5))
+
+    got = data.read_idx(
+        tmp_path / "x.gz", hashlib.sha256(raw).hexdigest(), 2051, (3, 4, 5)
+    )
     assert np.array_equal(got, arr)
 
 
@@ -49,21 +59,29 @@ def test_truncated_gzip(tmp_path):
     write_idx(tmp_path / "x.gz", np.zeros((10, 28, 28)))
     blob = (tmp_path / "x.gz").read_bytes()
     (tmp_path / "x.gz").write_bytes(blob[: len(blob) // 2])
-    with pytest.raises(data.DataError, match=r"x\.gz: not a complete gzip file.*make data"):
+    with pytest.raises(
+        data.DataError, match=r"x\.gz: not a complete gzip file.*make data"
+    ):
         data.read_idx(tmp_path / "x.gz")
 
 
 def test_wrong_checksum(tmp_path):
     write_idx(tmp_path / "x.gz", np.ones((2, 28, 28)))
-    with pytest.raises(data.DataError, match=r"x\.gz: SHA-256 .* expected 00000.*make data"):
+    with pytest.raises(
+        data.DataError, match=r"x\.gz: SHA-256 .* expected 00000.*make data"
+    ):
         data.read_idx(tmp_path / "x.gz", sha256="0" * 64)
 
 
 def test_wrong_header(tmp_path):
     write_idx(tmp_path / "x.gz", np.ones((2, 28, 28)))
-    with pytest.raises(data.DataError, match=r"magic number 2051, expected 2049 \(labels\)"):
+    with pytest.raises(
+        data.DataError, match=r"magic number 2051, expected 2049 \(labels\)"
+    ):
         data.read_idx(tmp_path / "x.gz", magic=2049)
-    with pytest.raises(data.DataError, match=r"shape \(2, 28, 28\), expected \(60000, 28, 28\)"):
+    with pytest.raises(
+        data.DataError, match=r"shape \(2, 28, 28\), expected \(60000, 28, 28\)"
+    ):
         data.read_idx(tmp_path / "x.gz", magic=2051, shape=(60000, 28, 28))
     # a header promising more bytes than the file holds
     raw = struct.pack(">II", 2049, 100) + bytes(10)
@@ -101,5 +119,8 @@ def test_digits():
 
 
 def test_checksum_file_matches_the_loader():
-    listed = dict(line.split()[::-1] for line in (data.REPO_DATA / "checksums.sha256").read_text().splitlines())
+    listed = dict(
+        line.split()[::-1]
+        for line in (data.REPO_DATA / "checksums.sha256").read_text().splitlines()
+    )
     assert listed == {name: spec[0] for name, spec in data.FILES.items()}

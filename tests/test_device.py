@@ -5,6 +5,7 @@ Two halves: the library passes the ``device`` it is given down to ``train.fit`` 
 resolved device, ``dev``, to every call that trains, evaluates or times (checked on the
 chapters' code).
 """
+
 import ast
 
 import nbformat
@@ -15,7 +16,7 @@ import book  # scripts/book.py
 from condcomp_lib import bench, data, models, train
 from condcomp_lib.methods import b_lenet, condconv
 
-MARK = "cpu"   # a device string the library must hand on unchanged
+MARK = "cpu"  # a device string the library must hand on unchanged
 
 
 @pytest.fixture
@@ -41,13 +42,17 @@ def recorded(monkeypatch, tmp_path):
 def digits28():
     pad = lambda s: data.Split(torch.nn.functional.pad(s.x, (10, 10, 10, 10)), s.y)
     d = data.load_digits()
-    return data.Dataset(pad(d.train), pad(d.val), pad(d.test), d.class_names, d.mean, d.std)
+    return data.Dataset(
+        pad(d.train), pad(d.val), pad(d.test), d.class_names, d.mean, d.std
+    )
 
 
 def test_library_hands_the_device_to_fit_and_evaluate(recorded):
     ds = digits28()
     models.baseline("thin", ds, "quick", retrain=True, progress=False, device=MARK)
-    b_lenet.trained(ds, "quick", backbone_name="thin", retrain=True, progress=False, device=MARK)
+    b_lenet.trained(
+        ds, "quick", backbone_name="thin", retrain=True, progress=False, device=MARK
+    )
     condconv.trained(1, ds, "quick", retrain=True, progress=False, device=MARK)
     assert {kind for kind, _ in recorded} == {"fit", "evaluate"}
     assert all(dev == MARK for _, dev in recorded), recorded
@@ -68,19 +73,32 @@ def test_bench_on_moves_modules_and_back():
 
 
 # The calls in a chapter that train, evaluate or time, and must say on which device.
-NEEDS_DEVICE = {("train", "fit"), ("train", "evaluate"), ("train", "predict"),
-                ("models", "baseline"), ("b_lenet", "trained"), ("condconv", "trained"),
-                ("bench", "compare"), ("bench", "time_fn")}
+NEEDS_DEVICE = {
+    ("train", "fit"),
+    ("train", "evaluate"),
+    ("train", "predict"),
+    ("models", "baseline"),
+    ("b_lenet", "trained"),
+    ("condconv", "trained"),
+    ("bench", "compare"),
+    ("bench", "time_fn"),
+}
 # timing helpers that take the device from the model: chapters use bench.compare instead
 NOT_IN_CHAPTERS = {("bench", "latency"), ("bench", "throughput")}
 
 
 def chapter_calls(nb):
-    src = "\n".join(c.source for c in nb.cells if c.cell_type == "code"
-                    and not c.source.lstrip().startswith(("%", "!")))
+    src = "\n".join(
+        c.source
+        for c in nb.cells
+        if c.cell_type == "code" and not c.source.lstrip().startswith(("%", "!"))
+    )
     for node in ast.walk(ast.parse(src)):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and isinstance(node.func.value, ast.Name):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+        ):
             yield (node.func.value.id, node.func.attr), node
 
 
@@ -88,10 +106,14 @@ def chapter_calls(nb):
 def test_every_chapter_uses_its_device(nb):
     notebook = nbformat.read(nb, as_version=4)
     code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
-    assert "dev = train.resolve_device(device)" in code, f"{nb.name} never resolves `device`"
+    assert "dev = train.resolve_device(device)" in code, (
+        f"{nb.name} never resolves `device`"
+    )
     missing = []
     for name, call in chapter_calls(notebook):
-        assert name not in NOT_IN_CHAPTERS, f"{nb.name}: use bench.compare, not {'.'.join(name)}"
+        assert name not in NOT_IN_CHAPTERS, (
+            f"{nb.name}: use bench.compare, not {'.'.join(name)}"
+        )
         if name in NEEDS_DEVICE:
             kw = {k.arg: k.value for k in call.keywords}
             if not (isinstance(kw.get("device"), ast.Name) and kw["device"].id == "dev"):

@@ -4,6 +4,7 @@ The ground truth (:meth:`Dispatch.reference`) runs every path on every sample an
 each sample's own result. A dispatch must agree with it in value and in gradient, for any
 routes: random, batch 1, empty buckets, one bucket holding everything, paths that compute
 nothing."""
+
 import pytest
 import torch
 
@@ -15,10 +16,17 @@ D = torch.float64
 
 def mlp_paths(k, f_in=6, hidden=5, f_out=3, none=()):
     """k small two-layer paths (weights as leaves), some replaced by None."""
-    ws = [(torch.randn(f_in, hidden, dtype=D, requires_grad=True),
-           torch.randn(hidden, f_out, dtype=D, requires_grad=True)) for _ in range(k)]
-    paths = [None if r in none else (lambda h, w=w: torch.tanh(h @ w[0]) @ w[1])
-             for r, w in enumerate(ws)]
+    ws = [
+        (
+            torch.randn(f_in, hidden, dtype=D, requires_grad=True),
+            torch.randn(hidden, f_out, dtype=D, requires_grad=True),
+        )
+        for _ in range(k)
+    ]
+    paths = [
+        None if r in none else (lambda h, w=w: torch.tanh(h @ w[0]) @ w[1])
+        for r, w in enumerate(ws)
+    ]
     return paths, [t for w in ws for t in w]
 
 
@@ -32,9 +40,10 @@ def check(route, k, none=(), batch_feat=6):
     got = torch.autograd.grad(y, [x] + params, go, allow_unused=True)
     want = torch.autograd.grad(y_ref, [x] + params, go, allow_unused=True)
     for a, e in zip(got, want):
-        if a is None or e is None:   # a path no sample took has no gradient, or zeros
-            assert (a if a is not None else e) is None or \
-                (a if a is not None else e).abs().sum() == 0
+        if a is None or e is None:  # a path no sample took has no gradient, or zeros
+            assert (a if a is not None else e) is None or (
+                a if a is not None else e
+            ).abs().sum() == 0
         else:
             torch.testing.assert_close(a, e, rtol=1e-12, atol=1e-12)
     return d
@@ -54,7 +63,7 @@ def test_batch_1_is_one_bucket_without_reordering():
 
 
 def test_empty_buckets():
-    d = check(torch.tensor([0, 3, 3, 0, 3]), 5)    # routes 1, 2 and 4 unused
+    d = check(torch.tensor([0, 3, 3, 0, 3]), 5)  # routes 1, 2 and 4 unused
     assert d.sizes == [2, 0, 0, 3, 0] and d.used == [0, 3]
 
 
@@ -69,7 +78,7 @@ def test_paths_that_compute_nothing_give_zeros():
     x = torch.randn(6, 6, dtype=D)
     paths, _ = mlp_paths(3, none=(1,))
     assert d.run(x, paths)[route == 1].abs().sum() == 0
-    nobody = Dispatch(torch.ones(4, dtype=torch.long), 3)   # every sample on a None path
+    nobody = Dispatch(torch.ones(4, dtype=torch.long), 3)  # every sample on a None path
     assert nobody.run(torch.randn(4, 6, dtype=D), paths).shape == (4, 3)
 
 
@@ -89,6 +98,7 @@ def test_strategy_dense_and_the_cost_model_change_nothing_but_the_path():
     def dense(h):
         calls.append(1)
         return d.reference(h, paths)
+
     cheap = BlockCost(path_macs=1, path_calls=50, dense_macs=1, dense_calls=1)  # dense
     dear = BlockCost(path_macs=1e6, path_calls=1, dense_macs=4e6, dense_calls=1)
     y_b = d.run(x, paths, strategy="buckets")
@@ -109,22 +119,27 @@ def test_each_bucket_charges_its_own_samples():
         def run(h):
             cost.report(macs)
             return h
+
         return run
+
     with cost.RealizedMacs(torch.nn.Identity(), 4) as counter:
         Dispatch(route, 3).run(x, [path(10.0), path(20.0), path(30.0)])
     assert counter.per_sample.tolist() == [20.0, 10.0, 20.0, 30.0]
 
 
-@pytest.mark.parametrize("route, n, words", [
-    (torch.tensor([0, 3]), 3, "route holds index 3, outside 0..2"),
-    (torch.tensor([0, -1]), 3, "route holds index -1"),
-    (torch.tensor([5]), 3, "route holds index 5"),
-    (torch.tensor([0.0, 1.0]), 2, "route must hold integer route indices"),
-    (torch.tensor([True, False]), 2, "route must hold integer route indices"),
-    (torch.zeros(2, 2, dtype=torch.long), 2, r"route must be 1-D \[B\]"),
-    ([0, 1], 2, "route must be a torch.Tensor"),
-    (torch.tensor([0, 1]), 0, "n_routes must be a positive int"),
-])
+@pytest.mark.parametrize(
+    "route, n, words",
+    [
+        (torch.tensor([0, 3]), 3, "route holds index 3, outside 0..2"),
+        (torch.tensor([0, -1]), 3, "route holds index -1"),
+        (torch.tensor([5]), 3, "route holds index 5"),
+        (torch.tensor([0.0, 1.0]), 2, "route must hold integer route indices"),
+        (torch.tensor([True, False]), 2, "route must hold integer route indices"),
+        (torch.zeros(2, 2, dtype=torch.long), 2, r"route must be 1-D \[B\]"),
+        ([0, 1], 2, "route must be a torch.Tensor"),
+        (torch.tensor([0, 1]), 0, "n_routes must be a positive int"),
+    ],
+)
 def test_bad_routes_raise_value_errors_naming_the_argument(route, n, words):
     with pytest.raises(ValueError, match=words):
         Dispatch(route, n)

@@ -1,4 +1,6 @@
-"""Unit tests of condcomp_lib.methods.early_exit (chapters 1 and 2): small random networks only."""
+"""Unit tests of condcomp_lib.methods.early_exit (chapters 1 and 2): small random networks
+only."""
+
 import pytest
 import torch
 from torch import nn
@@ -15,8 +17,12 @@ def two_exit_net(seed=0):
     """A small LeNet with exits after conv1 and conv2, random weights."""
     torch.manual_seed(seed)
     backbone = LeNet(SMALL).eval()
-    heads = {"conv1": b_lenet.lenet_branch(SMALL.conv1, width=3),
-             "conv2": nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(SMALL.conv2 * 4, 10))}
+    heads = {
+        "conv1": b_lenet.lenet_branch(SMALL.conv1, width=3),
+        "conv2": nn.Sequential(
+            nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(SMALL.conv2 * 4, 10)
+        ),
+    }
     return ee.ExitNetwork(backbone, heads).eval()
 
 
@@ -25,7 +31,8 @@ def inputs(n=64, seed=1):
 
 
 def median_entropy_rule(net, x):
-    """Thresholds at each exit's median entropy, so that some samples leave and some stay."""
+    """Thresholds at each exit's median entropy, so that some samples leave and some
+    stay."""
     outs = net.all_exits(x)
     return ee.EntropyRule([ee.entropy(z).median().item() for z in outs[:-1]])
 
@@ -34,17 +41,21 @@ def median_entropy_rule(net, x):
 def test_attaching_exits_leaves_backbone_output_unchanged():
     net, x = two_exit_net(), inputs()
     before = net.backbone(x)
-    outs = net(x)                                   # all exits, final last
+    outs = net(x)  # all exits, final last
     assert len(outs) == 3
     assert torch.equal(outs[-1], before)
-    assert torch.equal(net.backbone(x), before)     # no hook left behind
+    assert torch.equal(net.backbone(x), before)  # no hook left behind
     assert not net.backbone.conv1._forward_hooks
 
 
 @torch.no_grad()
 def test_compaction_matches_rule_applied_to_every_exit():
     net, x = two_exit_net(), inputs()
-    for rule in (median_entropy_rule(net, x), ee.MaxProbRule([0.12, 0.11]), ee.EntropyRule(10.0)):
+    for rule in (
+        median_entropy_rule(net, x),
+        ee.MaxProbRule([0.12, 0.11]),
+        ee.EntropyRule(10.0),
+    ):
         idx_ref, logits_ref = ee.simulate(ee.all_exit_logits(net, x), rule)
         net.rule = rule
         out = net(x)
@@ -52,13 +63,13 @@ def test_compaction_matches_rule_applied_to_every_exit():
         torch.testing.assert_close(out.logits, logits_ref)
         assert torch.equal(out.logits.argmax(1), logits_ref.argmax(1))
     fr = ee.exit_fractions(idx_ref, net.n_exits)
-    assert fr[0] == 1.0                             # threshold 10 > ln 10: all leave at once
+    assert fr[0] == 1.0  # threshold 10 > ln 10: all leave at once
 
 
 @torch.no_grad()
 def test_batch1_sample_returns_at_first_exit():
     net, x = two_exit_net(), inputs(1)
-    net.rule = ee.EntropyRule(10.0)                 # everybody leaves at exit 0
+    net.rule = ee.EntropyRule(10.0)  # everybody leaves at exit 0
     seen = []
     h = net.backbone.conv2.register_forward_hook(lambda *a: seen.append(1))
     try:
@@ -75,14 +86,16 @@ def test_realized_macs_equal_hand_computed_costs():
     # by hand: backbone layers up to the exit point, plus every head on the way
     layers = {r.name: r.macs for r in cost.dense_costs(net.backbone, (1, 28, 28))}
     head = [cost.dense_macs(h, s) for h, s in zip(net.exits, [(4, 28, 28), (6, 14, 14)])]
-    assert per_exit == [layers["conv1"] + head[0],
-                        layers["conv1"] + layers["conv2"] + head[0] + head[1],
-                        sum(layers.values()) + head[0] + head[1]]
+    assert per_exit == [
+        layers["conv1"] + head[0],
+        layers["conv1"] + layers["conv2"] + head[0] + head[1],
+        sum(layers.values()) + head[0] + head[1],
+    ]
     net.rule = median_entropy_rule(net, x)
     with cost.RealizedMacs(net, len(x)) as macs:
         out = net(x)
     expected = torch.tensor(per_exit, dtype=torch.float64)[out.exit_index]
-    assert len(set(out.exit_index.tolist())) == 3   # all three exits taken
+    assert len(set(out.exit_index.tolist())) == 3  # all three exits taken
     assert torch.equal(macs.per_sample, expected)
 
 
@@ -95,7 +108,9 @@ def test_label_peeking_rule_is_refused_unless_labels_are_given():
     with pytest.raises(ValueError, match="labels"):
         ee.simulate(logits, oracle)
     y = torch.randint(0, 10, (len(x),))
-    idx, _ = ee.simulate(logits, oracle, labels=y)   # explicit: an upper bound for analysis
+    idx, _ = ee.simulate(
+        logits, oracle, labels=y
+    )  # explicit: an upper bound for analysis
     assert idx.shape == (len(x),)
 
 
@@ -119,7 +134,9 @@ def test_bad_input_raises_clear_errors():
         net.rule = ee.EntropyRule([0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match="thresholds"):
         ee.simulate(ee.all_exit_logits(net, inputs(4)), ee.MaxProbRule([0.5]))
-    backwards = ee.ExitNetwork(LeNet(SMALL), {"conv2": nn.Identity(), "conv1": nn.Identity()})
+    backwards = ee.ExitNetwork(
+        LeNet(SMALL), {"conv2": nn.Identity(), "conv1": nn.Identity()}
+    )
     with pytest.raises(RuntimeError, match="order"):
         backwards.all_exits(inputs(2))
 
@@ -149,7 +166,10 @@ def test_cascade_runs_the_big_network_only_for_samples_that_go_on():
         out = cascade(x)
     assert torch.equal(out.exit_index, idx_ref)
     torch.testing.assert_close(out.logits, logits_ref)
-    c_small, c_big = cost.dense_macs(small, (1, 28, 28)), cost.dense_macs(big, (1, 28, 28))
+    c_small, c_big = (
+        cost.dense_macs(small, (1, 28, 28)),
+        cost.dense_macs(big, (1, 28, 28)),
+    )
     assert torch.equal(macs.per_sample, c_small + c_big * (idx_ref == 1).double())
     with pytest.raises(ValueError, match="true label"):
         cascade.rule = ee.OracleLossRule(0.1)

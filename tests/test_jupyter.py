@@ -1,5 +1,6 @@
-"""Interactive use works: the set-up's JupyterLab starts, serves the chapters, has a Python
-kernel, and renders ipywidgets (its widget extension is installed)."""
+"""Interactive use works: the set-up's JupyterLab starts, serves the chapters, has a
+Python kernel, and renders ipywidgets (its widget extension is installed)."""
+
 import json
 import os
 import socket
@@ -30,22 +31,36 @@ def get(url: str):
 def lab(tmp_path):
     exe = BIN / "jupyter-lab"
     if not exe.is_file():
-        pytest.fail(f"{exe} is missing: the set-up must install JupyterLab (requirements/ci.txt)")
+        pytest.fail(
+            f"{exe} is missing: the set-up must install JupyterLab (requirements/ci.txt)"
+        )
     port, token = free_port(), "book-test"
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "config")}
-    cmd = [str(exe), "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-           f"--ServerApp.token={token}", f"--ServerApp.root_dir={ROOT / 'chapters'}"]
+    env = {
+        **os.environ,
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+    }
+    cmd = [
+        str(exe),
+        "--no-browser",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={ROOT / 'chapters'}",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")   # CI machines run as root; readers do not need this
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+        cmd.append("--allow-root")  # CI machines run as root; readers do not need this
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{proc.stdout.read()}")
+                pytest.fail(
+                    f"jupyter lab exited with {proc.returncode}:\n{proc.stdout.read()}"
+                )
             try:
                 if get(f"{base}/api/status?token={token}")[0] == 200:
                     break
@@ -75,7 +90,11 @@ def test_jupyter_lab_starts_and_serves_the_chapters(lab):
 
 
 def test_widgets_render_in_jupyterlab():
-    out = subprocess.run([str(BIN / "jupyter"), "labextension", "list"], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [str(BIN / "jupyter"), "labextension", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     listed = out.stdout + out.stderr
     assert "@jupyter-widgets/jupyterlab-manager" in listed and "enabled" in listed, listed

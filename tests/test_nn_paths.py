@@ -1,4 +1,5 @@
 """PathConv2d and PathLinear: wide layers stored as the blocks their paths use."""
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,11 +27,13 @@ def test_a_path_is_its_slice_of_the_wide_layer():
     want = F.conv2d(x, wide[8:12, 4:8], pconv.wide_bias()[8:12], padding=1)
     torch.testing.assert_close(pconv(x, 2, 1), want)
     xl = torch.randn(3, 4)
-    torch.testing.assert_close(plin(xl, 1), xl @ plin.wide_weight()[2:4, 4:8].T
-                               + plin.wide_bias()[2:4])
-    xa = torch.randn(3, 16)        # every path on every sample: the block-diagonal layer
-    torch.testing.assert_close(plin.forward_all(xa),
-                               F.linear(xa, plin.wide_weight(), plin.wide_bias()))
+    torch.testing.assert_close(
+        plin(xl, 1), xl @ plin.wide_weight()[2:4, 4:8].T + plin.wide_bias()[2:4]
+    )
+    xa = torch.randn(3, 16)  # every path on every sample: the block-diagonal layer
+    torch.testing.assert_close(
+        plin.forward_all(xa), F.linear(xa, plin.wide_weight(), plin.wide_bias())
+    )
 
 
 def test_weight_views_are_not_copies():

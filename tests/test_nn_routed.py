@@ -1,4 +1,6 @@
-"""RoutedConv2d / RoutedLinear: they compute what the op computes and report realized MACs."""
+"""RoutedConv2d / RoutedLinear: they compute what the op computes and report realized
+MACs."""
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,7 +23,9 @@ class TwoLayer(nn.Module):
 def test_channel_and_trellis_macs():
     m = TwoLayer()
     x = torch.randn(3, 4, 6, 6)
-    route_conv = torch.tensor([[1, 0, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]], dtype=torch.bool)
+    route_conv = torch.tensor(
+        [[1, 0, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]], dtype=torch.bool
+    )
     in_route = torch.tensor([[1, 0], [1, 1], [0, 1]], dtype=torch.bool)
     route_fc = torch.tensor([[1, 0, 1], [0, 0, 0], [1, 1, 1]], dtype=torch.bool)
     with RealizedMacs(m, 3) as macs:
@@ -35,12 +39,12 @@ def test_channel_and_trellis_macs():
 
 def test_tile_macs_count_active_tiles_only():
     conv = RoutedConv2d(3, 4, 3, stride=2, padding=1)
-    x = torch.randn(2, 3, 8, 8)                                   # output 4x4, tiles 2x2
+    x = torch.randn(2, 3, 8, 8)  # output 4x4, tiles 2x2
     route = torch.zeros(2, 2, 2, 2, dtype=torch.bool)
     route[0, 0, 0, 0] = route[0, 1, 1, 0] = route[1, 1, 0, 1] = True
     with RealizedMacs(conv, 2) as macs:
         conv(x, route)
-    per_tile = 3 * (4 // 2) * (2 * 2) * 9                         # C_in * C_out/G * pixels * k*k
+    per_tile = 3 * (4 // 2) * (2 * 2) * 9  # C_in * C_out/G * pixels * k*k
     assert macs.per_sample.tolist() == [2 * per_tile, 1 * per_tile]
 
 
@@ -52,8 +56,9 @@ def test_modules_match_dense_layers_when_all_on():
     torch.testing.assert_close(conv(x, torch.ones(2, 3, dtype=torch.bool)), dense(x))
     lin = RoutedLinear(5, 4)
     xl = torch.randn(3, 5)
-    torch.testing.assert_close(lin(xl, torch.ones(3, 2, dtype=torch.bool)),
-                               F.linear(xl, lin.weight, lin.bias))
+    torch.testing.assert_close(
+        lin(xl, torch.ones(3, 2, dtype=torch.bool)), F.linear(xl, lin.weight, lin.bias)
+    )
 
 
 def test_init_like_torch_layers():

@@ -1,11 +1,18 @@
 """The fast CPU paths of the routed ops against their readable references, and the cost
 model's choice, which may change the time but never the result."""
+
 import pytest
 import torch
 
-from condcomp_lib.ops import (cost_model, routed_conv2d, routed_conv_fast,
-                              routed_conv_reference, routed_linear, routed_linear_fast,
-                              routed_linear_reference)
+from condcomp_lib.ops import (
+    cost_model,
+    routed_conv2d,
+    routed_conv_fast,
+    routed_conv_reference,
+    routed_linear,
+    routed_linear_fast,
+    routed_linear_reference,
+)
 from condcomp_lib.ops.checks import conv_geometry
 
 
@@ -52,8 +59,17 @@ def test_fast_conv_equals_the_reference(case, frac):
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("b", [1, 3, 40])
-@pytest.mark.parametrize("sizes", [(12, 8, 4, None), (20, 12, 3, None), (64, 32, 8, None),
-                                   (12, 8, 4, 3), (64, 64, 8, 4), (16, 16, 4, 4)])
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        (12, 8, 4, None),
+        (20, 12, 3, None),
+        (64, 32, 8, None),
+        (12, 8, 4, 3),
+        (64, 64, 8, 4),
+        (16, 16, 4, 4),
+    ],
+)
 def test_fast_linear_equals_the_reference(dtype, b, sizes):
     """float32 with sizes divisible by 4 runs one grouped product; the rest the
     fallback."""
@@ -65,8 +81,12 @@ def test_fast_linear_equals_the_reference(dtype, b, sizes):
         route = torch.rand(b, g) < frac
         in_route = None if g_in is None else torch.rand(b, g_in) < 0.5
         for bias in (torch.randn(f_out, dtype=dtype), None):
-            both_ways(routed_linear_fast, routed_linear_reference,
-                      (x, wt, bias, route, in_route), tol=tol)
+            both_ways(
+                routed_linear_fast,
+                routed_linear_reference,
+                (x, wt, bias, route, in_route),
+                tol=tol,
+            )
 
 
 def test_batch1_linear_reads_views_of_the_active_rows():
@@ -79,6 +99,7 @@ def test_batch1_linear_reads_views_of_the_active_rows():
 
 
 # ---------------------------------------------------------------- the cost model's choice
+
 
 def grads(y, leaves):
     return torch.autograd.grad(y, leaves, torch.ones_like(y))
@@ -96,13 +117,18 @@ def test_the_choice_never_changes_results(batch, frac):
     xc = torch.randn(batch, 4, 8, 8, dtype=torch.float64, requires_grad=True)
     wc = torch.randn(8, 4, 3, 3, dtype=torch.float64, requires_grad=True)
     tiles = torch.rand(batch, 2, 4, 4) < frac
-    cases = [(lambda s: routed_linear(xl, wl, bl, route, strategy=s), (xl, wl, bl)),
-             (lambda s: routed_linear(xl, wl, bl, route, in_route=in_route, strategy=s),
-              (xl, wl, bl)),
-             (lambda s: routed_conv2d(xc, wc, None, route[:, :2], padding=1, strategy=s),
-              (xc, wc)),
-             (lambda s: routed_conv2d(xc, wc, None, tiles, padding=1, strategy=s),
-              (xc, wc))]
+    cases = [
+        (lambda s: routed_linear(xl, wl, bl, route, strategy=s), (xl, wl, bl)),
+        (
+            lambda s: routed_linear(xl, wl, bl, route, in_route=in_route, strategy=s),
+            (xl, wl, bl),
+        ),
+        (
+            lambda s: routed_conv2d(xc, wc, None, route[:, :2], padding=1, strategy=s),
+            (xc, wc),
+        ),
+        (lambda s: routed_conv2d(xc, wc, None, tiles, padding=1, strategy=s), (xc, wc)),
+    ]
     for op, leaves in cases:
         ys = {s: op(s) for s in ("auto", "routed", "dense")}
         gs = {s: grads(y, leaves) for s, y in ys.items()}
@@ -138,5 +164,7 @@ def test_grouped_matmul_equals_one_product_per_group(counts, dtype):
     """Large groups take F.grouped_mm (float32), many small ones a padded bmm."""
     a = torch.randn(sum(counts), 16, dtype=dtype)
     b = torch.randn(len(counts), 16, 8, dtype=dtype)
-    torch.testing.assert_close(routed_linear_fast.grouped_matmul(a, b, counts),
-                               routed_linear_fast.grouped_matmul_reference(a, b, counts))
+    torch.testing.assert_close(
+        routed_linear_fast.grouped_matmul(a, b, counts),
+        routed_linear_fast.grouped_matmul_reference(a, b, counts),
+    )

@@ -1,11 +1,12 @@
-"""The CUDA kernel paths against the PyTorch reference, forward and backward (needs a GPU).
+"""The CUDA kernel paths against the PyTorch reference, forward and backward (needs a
+GPU).
 
-Errors are relative (norm of the difference over norm of the float64 reference): at most 1e-5
-in float32 and 1e-2 in bfloat16 (op_compare.TOL). TF32 is off, so that float32 means float32.
-The same kernels also run on the CPU in every CI run (test_ops_kernels_cpu.py); what only a GPU
-shows is here: the real launches, streams, host synchronisation, autocast on CUDA,
-determinism under parallel execution, and sizes too large for the CPU build.
-"""
+Errors are relative (norm of the difference over norm of the float64 reference): at most
+1e-5 in float32 and 1e-2 in bfloat16 (op_compare.TOL). TF32 is off, so that float32 means
+float32. The same kernels also run on the CPU in every CI run (test_ops_kernels_cpu.py);
+what only a GPU shows is here: the real launches, streams, host synchronisation, autocast
+on CUDA, determinism under parallel execution, and sizes too large for the CPU build."""
+
 import pytest
 import torch
 
@@ -17,13 +18,16 @@ from condcomp_lib.ops import use_kernels
 def _gpu_ready() -> bool:
     try:
         import cupy
+
         return torch.cuda.is_available() and cupy.cuda.is_available()
     except Exception:
         return False
 
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not _gpu_ready(), reason="needs a CUDA GPU and CuPy")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not _gpu_ready(), reason="needs a CUDA GPU and CuPy"),
+]
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +39,8 @@ def no_tf32():
 
 
 def check(op, tensors, route, dtype, requires=(True,) * 3, **kw):
-    """The GPU kernel path against the CPU reference; exact zeros where the route is off."""
+    """The GPU kernel path against the CPU reference; exact zeros where the route is
+    off."""
     args = () if route is None else (route,)
     y = compare(op, tensors, dtype, args=args, device="cuda", requires=requires, **kw)
     if route is not None:
@@ -75,8 +80,13 @@ def test_nothing_and_everything_on_the_gpu(fill):
 def test_routed_linear_kernel_matches_reference(dtype, with_in_route):
     route = torch.rand(9, 4) < 0.5
     in_route = torch.rand(9, 2) < 0.6 if with_in_route else None
-    check(routed_linear, [torch.randn(9, 16), torch.randn(12, 16), torch.randn(12)], route,
-          dtype, in_route=in_route)
+    check(
+        routed_linear,
+        [torch.randn(9, 16), torch.randn(12, 16), torch.randn(12)],
+        route,
+        dtype,
+        in_route=in_route,
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64], ids=str)
@@ -94,20 +104,32 @@ def test_gradcheck_float64_on_the_kernels():
     route = torch.tensor([[1, 0], [1, 1]], dtype=torch.bool, device="cuda")
     tiles = torch.rand(2, 2, 5, 1, device="cuda") < 0.5
     assert torch.autograd.gradcheck(
-        lambda a, c, d: routed_conv2d(a, c, d, route, padding=1, backend="kernel"), (x, w, bias))
+        lambda a, c, d: routed_conv2d(a, c, d, route, padding=1, backend="kernel"),
+        (x, w, bias),
+    )
     assert torch.autograd.gradcheck(
-        lambda a, c, d: routed_conv2d(a, c, d, tiles, padding=1, backend="kernel"), (x, w, bias))
-    wp = torch.randn(2, 3, 4, 3, 3, dtype=torch.float64, device="cuda", requires_grad=True)
+        lambda a, c, d: routed_conv2d(a, c, d, tiles, padding=1, backend="kernel"),
+        (x, w, bias),
+    )
+    wp = torch.randn(
+        2, 3, 4, 3, 3, dtype=torch.float64, device="cuda", requires_grad=True
+    )
     assert torch.autograd.gradcheck(
-        lambda a, c: per_sample_conv2d(a, c, padding=1, backend="kernel"), (x, wp))
+        lambda a, c: per_sample_conv2d(a, c, padding=1, backend="kernel"), (x, wp)
+    )
 
 
-# ------------------------------------------------------------------ what the review asked for
+# ------------------------------------------------------------------ what the review asked
+# for
+
 
 def tiled_case(b=4, c_in=8, c_out=16, hw=12, g=2, tiles=(3, 4), frac=0.5):
     route = torch.rand(b, g, *tiles) < frac
-    return [torch.randn(b, c_in, hw, hw), torch.randn(c_out, c_in, 3, 3), torch.randn(c_out)], \
-        route
+    return [
+        torch.randn(b, c_in, hw, hw),
+        torch.randn(c_out, c_in, 3, 3),
+        torch.randn(c_out),
+    ], route
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
@@ -115,12 +137,26 @@ def test_tiled_exact_zeros_without_bias(dtype):
     tensors, route = tiled_case()
     tensors[2] = None
     in_route = torch.rand(4, 2) < 0.6
-    check(routed_conv2d, tensors, route, dtype, requires=(True, True, False),
-          in_route=in_route, padding=1)
+    check(
+        routed_conv2d,
+        tensors,
+        route,
+        dtype,
+        requires=(True, True, False),
+        in_route=in_route,
+        padding=1,
+    )
 
 
-@pytest.mark.parametrize("requires", [(True, False, False), (False, True, False),
-                                      (False, False, True), (True, False, True)])
+@pytest.mark.parametrize(
+    "requires",
+    [
+        (True, False, False),
+        (False, True, False),
+        (False, False, True),
+        (True, False, True),
+    ],
+)
 def test_partial_gradients(requires):
     tensors, route = tiled_case()
     check(routed_conv2d, tensors, route, torch.float32, requires=requires, padding=1)
@@ -152,13 +188,18 @@ def test_one_large_shape(tiles):
     go = torch.randn_like(y)
     assert rel_err(y, y_r) <= 1e-5
     assert_exact_zeros(y, route)
-    for a, e in zip(torch.autograd.grad(y, leaves, go), torch.autograd.grad(y_r, ref, go.double())):
+    for a, e in zip(
+        torch.autograd.grad(y, leaves, go), torch.autograd.grad(y_r, ref, go.double())
+    ):
         assert rel_err(a, e) <= 1e-5
 
 
 def test_float16_is_refused_by_the_kernel_and_falls_back_in_auto():
-    x, w, b = (torch.randn(2, 4, 6, 6, device="cuda").half(),
-               torch.randn(4, 4, 3, 3, device="cuda").half(), None)
+    x, w, b = (
+        torch.randn(2, 4, 6, 6, device="cuda").half(),
+        torch.randn(4, 4, 3, 3, device="cuda").half(),
+        None,
+    )
     route = torch.tensor([[True, False], [True, True]], device="cuda")
     with pytest.raises(TypeError, match="has no float16 kernel"):
         routed_conv2d(x, w, b, route, padding=1, backend="kernel")
@@ -167,12 +208,15 @@ def test_float16_is_refused_by_the_kernel_and_falls_back_in_auto():
         y = routed_conv2d(x, w, b, route, padding=1)
     finally:
         use_kernels(False)
-    torch.testing.assert_close(y, routed_conv2d(x, w, b, route, padding=1, backend="reference"))
+    torch.testing.assert_close(
+        y, routed_conv2d(x, w, b, route, padding=1, backend="reference")
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
 def test_autocast_on_the_gpu(dtype):
-    """bfloat16 autocast runs the kernels in bfloat16; float16 autocast falls back in auto."""
+    """bfloat16 autocast runs the kernels in bfloat16; float16 autocast falls back in
+    auto."""
     tensors, route = tiled_case()
     x, w, b = [t.cuda().requires_grad_() for t in tensors]
     use_kernels(True)
@@ -195,7 +239,9 @@ def test_tiled_backward_is_deterministic():
         grads = []
         for _ in range(3):
             leaves = [t.cuda().requires_grad_() for t in tensors]
-            y = routed_conv2d(*leaves, route.cuda(), stride=1, padding=1, backend="kernel")
+            y = routed_conv2d(
+                *leaves, route.cuda(), stride=1, padding=1, backend="kernel"
+            )
             grads.append(torch.autograd.grad(y.square().sum(), leaves))
     finally:
         torch.use_deterministic_algorithms(False)
@@ -209,8 +255,13 @@ def test_one_sync_in_forward_none_in_backward(monkeypatch):
     monkeypatch.setattr(routed_plan, "to_host", lambda t: calls.append(1) or sync(t))
     tensors, route = tiled_case()
     leaves = [t.cuda().requires_grad_() for t in tensors]
-    y = routed_conv2d(*leaves, route.cuda(), in_route=(torch.rand(4, 2) < 0.6).cuda(),
-                      padding=1, backend="kernel")
+    y = routed_conv2d(
+        *leaves,
+        route.cuda(),
+        in_route=(torch.rand(4, 2) < 0.6).cuda(),
+        padding=1,
+        backend="kernel",
+    )
     assert len(calls) == 1
     torch.cuda.set_sync_debug_mode("error")
     try:

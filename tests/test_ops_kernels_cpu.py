@@ -1,14 +1,16 @@
-"""The CUDA kernels, compiled as C++ and run on the CPU, against the references: no GPU needed.
+"""The CUDA kernels, compiled as C++ and run on the CPU, against the references: no GPU
+needed.
 
-``kernels_on_cpu`` builds ``routing.cu`` and ``per_sample.cu`` with a shim header and stands
-in for ``cuda.kernel``; everything else is the library's own kernel path (the plan, the glue,
-the launch checks, the autograd function). Each case runs forward and backward in float64,
-float32 and bfloat16 and is compared with the reference in float64 on the same (rounded)
-inputs. Uninitialised memory is filled with NaN (deterministic mode), so an output element
-that no kernel writes fails the comparison too.
+``kernels_on_cpu`` builds ``routing.cu`` and ``per_sample.cu`` with a shim header and
+stands in for ``cuda.kernel``; everything else is the library's own kernel path (the plan,
+the glue, the launch checks, the autograd function). Each case runs forward and backward
+in float64, float32 and bfloat16 and is compared with the reference in float64 on the same
+(rounded) inputs. Uninitialised memory is filled with NaN (deterministic mode), so an
+output element that no kernel writes fails the comparison too.
 
 Errors are relative (norm of the difference over norm of the reference; see op_compare).
 """
+
 import re
 import zlib
 from contextlib import contextmanager
@@ -19,8 +21,15 @@ import torch.nn.functional as F
 
 import kernels_on_cpu
 from op_compare import TOL, assert_exact_zeros, compare, rel_err
-from condcomp_lib.ops import (cuda, per_sample, per_sample_conv2d, routed, routed_conv2d,
-                              routed_kernel, routed_plan)
+from condcomp_lib.ops import (
+    cuda,
+    per_sample,
+    per_sample_conv2d,
+    routed,
+    routed_conv2d,
+    routed_kernel,
+    routed_plan,
+)
 from condcomp_lib.ops.checks import conv_geometry
 
 DTYPES = list(TOL)
@@ -39,7 +48,8 @@ def built():
 
 @contextmanager
 def nan_for_uninitialised():
-    """Deterministic mode: torch.empty is filled with NaN, and nondeterministic ops raise."""
+    """Deterministic mode: torch.empty is filled with NaN, and nondeterministic ops
+    raise."""
     old = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
@@ -61,17 +71,30 @@ def on_cpu(built, monkeypatch):
 def in_route_of(kind, b, g_in):
     if kind is None:
         return None
-    if kind == "trellis":                      # one input group per sample
+    if kind == "trellis":  # one input group per sample
         return F.one_hot(torch.randint(0, g_in, (b,)), g_in).bool()
     r = torch.rand(b, g_in) < 0.5
-    r[0] = False                               # a sample that reads nothing: bias only
+    r[0] = False  # a sample that reads nothing: bias only
     return r
 
 
 # name: B, C_in, C_out, H, W, k, stride, padding, G, (G_in, kind), tile, extra
 CONV_CASES = {
     "batch 1": (1, 3, 4, 7, 7, 3, 1, 1, 2, None, None, {}),
-    "a group on for no sample": (5, 4, 8, 6, 6, 3, 1, 1, 4, None, None, {"group0": False}),
+    "a group on for no sample": (
+        5,
+        4,
+        8,
+        6,
+        6,
+        3,
+        1,
+        1,
+        4,
+        None,
+        None,
+        {"group0": False},
+    ),
     "all off": (3, 4, 6, 8, 8, 3, 1, 1, 2, None, None, {"fill": False}),
     "all on": (3, 4, 6, 8, 8, 3, 1, 1, 2, None, None, {"fill": True}),
     "stride 2, odd sizes": (4, 5, 6, 11, 9, 3, 2, 0, 3, None, None, {}),
@@ -94,14 +117,22 @@ def conv_case(name):
     b, ci, co, h, w, k, s, p, g, gin, tile, extra = CONV_CASES[name]
     ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     shape = (b, g) if tile is None else (b, g, ho // tile[0], wo // tile[1])
-    route = torch.rand(shape) < 0.5 if "fill" not in extra else torch.full(shape, extra["fill"])
+    route = (
+        torch.rand(shape) < 0.5
+        if "fill" not in extra
+        else torch.full(shape, extra["fill"])
+    )
     if "group0" in extra:
         route[:, 0] = False
     in_route = None if gin is None else in_route_of(gin[1], b, gin[0])
     x = torch.randn(b, ci, h, w)
     if extra.get("channels_last"):
         x = x.contiguous(memory_format=torch.channels_last)
-    tensors = [x, torch.randn(co, ci, k, k), torch.randn(co) if extra.get("bias", True) else None]
+    tensors = [
+        x,
+        torch.randn(co, ci, k, k),
+        torch.randn(co) if extra.get("bias", True) else None,
+    ]
     return tensors, route, dict(in_route=in_route, stride=s, padding=p)
 
 
@@ -110,13 +141,26 @@ def conv_case(name):
 def test_routed_conv2d_kernels_match_the_reference(on_cpu, name, dtype):
     torch.manual_seed(zlib.crc32(name.encode()))
     tensors, route, kw = conv_case(name)
-    y = compare(routed_conv2d, tensors, dtype, args=(route,),
-                requires=[t is not None for t in tensors], **kw)
-    assert_exact_zeros(y, route)               # exact zeros where the route is off
+    y = compare(
+        routed_conv2d,
+        tensors,
+        dtype,
+        args=(route,),
+        requires=[t is not None for t in tensors],
+        **kw,
+    )
+    assert_exact_zeros(y, route)  # exact zeros where the route is off
 
 
-@pytest.mark.parametrize("requires", [(True, False, False), (False, True, False),
-                                      (False, False, True), (True, False, True)])
+@pytest.mark.parametrize(
+    "requires",
+    [
+        (True, False, False),
+        (False, True, False),
+        (False, False, True),
+        (True, False, True),
+    ],
+)
 def test_partial_gradients(on_cpu, requires):
     torch.manual_seed(1)
     tensors, route, kw = conv_case("in_route with tiles")
@@ -141,8 +185,14 @@ def test_per_sample_kernels_match_the_reference(on_cpu, name, dtype):
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     tensors = [x, torch.randn(b, co, ci, k, k), torch.randn(b, co) if with_bias else None]
-    compare(per_sample_conv2d, tensors, dtype, requires=[t is not None for t in tensors],
-            stride=s, padding=p)
+    compare(
+        per_sample_conv2d,
+        tensors,
+        dtype,
+        requires=[t is not None for t in tensors],
+        stride=s,
+        padding=p,
+    )
 
 
 def test_one_host_sync_per_forward_and_none_in_backward(on_cpu, monkeypatch):
@@ -156,6 +206,7 @@ def test_one_host_sync_per_forward_and_none_in_backward(on_cpu, monkeypatch):
     def counted_make(*a, **k):
         calls["plan"] += 1
         return make(*a, **k)
+
     monkeypatch.setattr(routed_plan, "to_host", counted_sync)
     monkeypatch.setattr(routed_plan, "make", counted_make)
     tensors, route, kw = conv_case("in_route with tiles")
@@ -163,19 +214,23 @@ def test_one_host_sync_per_forward_and_none_in_backward(on_cpu, monkeypatch):
     y = routed_conv2d(x, w, b, route, backend="kernel", **kw)
     assert calls == {"sync": 1, "plan": 1}
     y.sum().backward()
-    assert calls == {"sync": 1, "plan": 1}     # backward reused the forward's plan
+    assert calls == {"sync": 1, "plan": 1}  # backward reused the forward's plan
     assert x.grad.abs().sum() > 0
 
 
 def geometry(tensors, route, kw):
-    return conv_geometry(*tensors, route, kw["in_route"], kw["stride"], kw["padding"], None)
+    return conv_geometry(
+        *tensors, route, kw["in_route"], kw["stride"], kw["padding"], None
+    )
 
 
-@pytest.mark.parametrize("name, pairs", [("trellis in_route", False),
-                                         ("many patterns: pair path", True)])
+@pytest.mark.parametrize(
+    "name, pairs", [("trellis in_route", False), ("many patterns: pair path", True)]
+)
 def test_units_merge_input_groups_as_the_reference_does(on_cpu, name, pairs):
     """One unit per (output group, input pattern), so each output is written once; past
-    G_in * G units the work is cut by pairs, added after a bias fill of every active item."""
+    G_in * G units the work is cut by pairs, added after a bias fill of every active item.
+    """
     torch.manual_seed(3)
     tensors, route, kw = conv_case(name)
     g = geometry(tensors, route, kw)
@@ -184,17 +239,20 @@ def test_units_merge_input_groups_as_the_reference_does(on_cpu, name, pairs):
     assert len(plan.units) <= g.in_groups * g.groups
     n_on, n_all = int(route.sum()), route.numel()
     filled = sum(len(f.items) for f in plan.fills)
-    if pairs:                                   # off items, then every on item gets the bias
-        assert filled == n_all and any(len(f.items) == n_on and f.with_bias for f in plan.fills)
-    else:                                       # every item exactly once: a unit or a fill
+    if pairs:  # off items, then every on item gets the bias
+        assert filled == n_all and any(
+            len(f.items) == n_on and f.with_bias for f in plan.fills
+        )
+    else:  # every item exactly once: a unit or a fill
         assert filled + sum(len(u.items) for u in plan.units) == n_all
         items = torch.cat([u.items for u in plan.units] + [f.items for f in plan.fills])
-        assert len(torch.unique(items[:, :2], dim=0)) == n_all    # (b, j), one tile each
+        assert len(torch.unique(items[:, :2], dim=0)) == n_all  # (b, j), one tile each
 
 
 def test_launch_check_catches_autocast_half_precision(on_cpu):
-    """Without the op's autocast handling, the convolution inside returns bfloat16 while y is
-    float32: the launch of the float kernel must refuse the buffer, not read past its end."""
+    """Without the op's autocast handling, the convolution inside returns bfloat16 while y
+    is float32: the launch of the float kernel must refuse the buffer, not read past its
+    end."""
     tensors, route, kw = conv_case("tiles")
     g = geometry(tensors, route, kw)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -212,12 +270,12 @@ def test_autocast_runs_the_kernels_in_the_autocast_dtype(on_cpu):
     y_ref = routed_conv2d(*rounded, route, backend="reference", **kw)
     assert rel_err(y, y_ref) <= TOL[torch.bfloat16]
     y.float().sum().backward()
-    assert x.grad.dtype == w.grad.dtype == torch.float32   # back through the casts
+    assert x.grad.dtype == w.grad.dtype == torch.float32  # back through the casts
 
 
 def test_tiled_backward_is_deterministic(on_cpu):
-    """Halos overlap, yet the gradient is bitwise the same run after run (no atomics: patch
-    gradients go to their own slots and F.fold sums them)."""
+    """Halos overlap, yet the gradient is bitwise the same run after run (no atomics:
+    patch gradients go to their own slots and F.fold sums them)."""
     for source in cuda.SOURCES:
         assert not re.search(r"\batomic\w*\s*\(", cuda.source_text(source))
     tensors, route, kw = conv_case("tiles, stride 2")
@@ -231,15 +289,19 @@ def test_tiled_backward_is_deterministic(on_cpu):
 
 
 def test_a_broken_kernel_fails_these_tests(built, monkeypatch):
-    """The harness catches an indexing error: swap a tile's row and column in scatter_tiles."""
+    """The harness catches an indexing error: swap a tile's row and column in
+    scatter_tiles."""
     text = cuda.source_text("routing.cu")
-    body = text[text.index("__global__ void scatter_tiles"):]
-    body = body[:body.index("\n}\n")]
+    body = text[text.index("__global__ void scatter_tiles") :]
+    body = body[: body.index("\n}\n")]
     broken = text.replace(body, body.replace("item[2] * th", "item[3] * th", 1))
     assert broken != text
     original = cuda.source_text
-    monkeypatch.setattr(cuda, "source_text", lambda source: broken if source == "routing.cu"
-                        else original(source))
+    monkeypatch.setattr(
+        cuda,
+        "source_text",
+        lambda source: broken if source == "routing.cu" else original(source),
+    )
     kernels_on_cpu.library.cache_clear()
     kernels_on_cpu.kernel.cache_clear()
     monkeypatch.setattr(cuda, "kernel", kernels_on_cpu.kernel)
@@ -256,7 +318,8 @@ def test_a_broken_kernel_fails_these_tests(built, monkeypatch):
 
 
 def test_input_patterns_past_the_int64_codes(on_cpu, monkeypatch):
-    """Past 62 input groups the patterns are found by torch.unique instead of bit codes."""
+    """Past 62 input groups the patterns are found by torch.unique instead of bit
+    codes."""
     monkeypatch.setattr(routed_plan, "MAX_CODE_GROUPS", 1)
     torch.manual_seed(5)
     for name in ("random in_route, stride 2", "many patterns: pair path"):

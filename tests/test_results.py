@@ -1,5 +1,7 @@
 """The committed full-profile results: every chapter's file loads, carries its stamp, and
-states its targets as yes-or-no answers, since the chapters show these files in the book."""
+states its targets as yes-or-no answers, since the chapters show these files in the book.
+"""
+
 import pytest
 
 from condcomp_lib import cache
@@ -19,7 +21,7 @@ def test_committed_results_are_stamped(path):
     for key in ("date", "commit", "device", "torch"):
         assert results[key] and results[key] in stamp, key
     targets = results.get("targets", results.get("targets_met"))
-    if targets is not None:   # chapter 0 sets no targets, it measures the baselines
+    if targets is not None:  # chapter 0 sets no targets, it measures the baselines
         assert targets and all(isinstance(met, bool) for met in targets.values()), targets
 
 

@@ -2,6 +2,7 @@
 dispatched: the weights and predictions in ``data/per_layer_predictions.pt`` were recorded
 with the per-layer routed execution (``data/record_per_layer_predictions.py`` says how),
 and today's code, loading those weights, must give the same routes, exits and classes."""
+
 import pathlib
 
 import pytest
@@ -12,8 +13,10 @@ from condcomp_lib.methods import b_lenet, cigt, early_exit as ee
 from condcomp_lib.methods.cascade import Cascade
 from condcomp_lib.models import LeNet, LeNetWidths
 
-RECORD = torch.load(pathlib.Path(__file__).with_name("data") / "per_layer_predictions.pt",
-                    weights_only=True)
+RECORD = torch.load(
+    pathlib.Path(__file__).with_name("data") / "per_layer_predictions.pt",
+    weights_only=True,
+)
 
 
 def inputs():
@@ -38,7 +41,7 @@ def test_cigt_routes_and_predictions_are_unchanged(strategy):
     assert torch.equal(out.logits.argmax(1), rec["logits"].argmax(1))
     torch.testing.assert_close(out.logits, rec["logits"], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(net(x), out.logits)
-    one_by_one = torch.cat([net(x[i:i + 1]) for i in range(8)])
+    one_by_one = torch.cat([net(x[i : i + 1]) for i in range(8)])
     assert torch.equal(one_by_one.argmax(1), rec["logits_b1"].argmax(1))
     torch.testing.assert_close(one_by_one, rec["logits_b1"], rtol=1e-5, atol=1e-5)
 
@@ -53,9 +56,12 @@ def test_cigt_per_layer_reference_is_the_recorded_execution():
 
 def recorded_exit_network():
     small = LeNetWidths(4, 6, 8, 16, 12)
-    heads = {"conv1": b_lenet.lenet_branch(small.conv1, width=3),
-             "conv2": nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-                                    nn.Linear(small.conv2 * 4, 10))}
+    heads = {
+        "conv1": b_lenet.lenet_branch(small.conv1, width=3),
+        "conv2": nn.Sequential(
+            nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(small.conv2 * 4, 10)
+        ),
+    }
     net = ee.ExitNetwork(LeNet(small), heads)
     net.load_state_dict(RECORD["early_exit"]["state_dict"])
     net.eval().rule = ee.EntropyRule(RECORD["early_exit"]["thresholds"])
@@ -68,7 +74,7 @@ def test_early_exit_exits_and_predictions_are_unchanged():
     out = net(x)
     assert torch.equal(out.exit_index, rec["exit_index"])
     assert torch.equal(out.logits, rec["logits"])
-    one = [net(x[i:i + 1]) for i in range(16)]                  # the batch-1 path
+    one = [net(x[i : i + 1]) for i in range(16)]  # the batch-1 path
     assert torch.equal(torch.cat([o.exit_index for o in one]), rec["exit_index_b1"])
     assert torch.equal(torch.cat([o.logits for o in one]), rec["logits_b1"])
 
@@ -77,8 +83,10 @@ def test_early_exit_exits_and_predictions_are_unchanged():
 def test_cascade_exits_and_predictions_are_unchanged():
     rec = RECORD["early_exit"]
     small = LeNetWidths(4, 6, 8, 16, 12)
-    cascade = Cascade([LeNet(LeNetWidths(2, 2, 2, 8, 8)), LeNet(small)],
-                      ee.EntropyRule(rec["cascade_threshold"]))
+    cascade = Cascade(
+        [LeNet(LeNetWidths(2, 2, 2, 8, 8)), LeNet(small)],
+        ee.EntropyRule(rec["cascade_threshold"]),
+    )
     cascade.load_state_dict(rec["cascade_state_dict"])
     out = cascade.eval()(inputs())
     assert torch.equal(out.exit_index, rec["cascade_exit_index"])

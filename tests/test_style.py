@@ -1,5 +1,6 @@
-"""The book's code stays readable: formatted at 90 columns (ruff), so no line of a chapter or
-of the library is cut off at the page's edge or needs scrolling."""
+"""The book's code stays readable: formatted at 90 columns (ruff), so no line of a chapter
+or of the library is cut off at the page's edge or needs scrolling."""
+
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,6 @@ def test_no_line_wider_than_90_characters():
     assert out.returncode == 0, out.stdout[-3000:]
 
 
-def test_chapters_are_formatted():
-    out = ruff("format", "--check", "chapters")
+def test_code_is_formatted():
+    out = ruff("format", "--check", *PATHS)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-1000:]

@@ -1,4 +1,5 @@
 """Training repeats exactly on a CPU; profiles and devices resolve; timing is sane."""
+
 import time
 
 import pytest
@@ -41,7 +42,9 @@ def test_fit_rejects_bad_arguments():
 
 def test_timing_orders_work():
     small, big = torch.randn(64, 64), torch.randn(512, 512)
-    t = bench.compare({"small": lambda: small @ small, "big": lambda: big @ big}, repeats=7)
+    t = bench.compare(
+        {"small": lambda: small @ small, "big": lambda: big @ big}, repeats=7
+    )
     assert t["big"].median > t["small"].median > 0
     assert t["small"].iqr >= 0 and len(t["small"].samples) == 7
     with pytest.raises(ValueError):
@@ -58,11 +61,13 @@ def test_latency_and_throughput_of_a_model():
 
 def test_comparison_gives_paired_ratios_and_marks_noise():
     small, big = torch.randn(64, 64), torch.randn(384, 384)
-    t = bench.compare({"small": lambda: small @ small, "big": lambda: big @ big}, repeats=9)
+    t = bench.compare(
+        {"small": lambda: small @ small, "big": lambda: big @ big}, repeats=9
+    )
     r = t.ratio("big", "small")
     assert r.low <= r.value <= r.high
     assert r.noisy == t.noisy
-    if not t.noisy:   # a busy machine may swap the order of two short timings: no verdict
+    if not t.noisy:  # a busy machine may swap the order of two short timings: no verdict
         assert r.value > 1, r
     assert t["big"].low <= t["big"].median
     # a scattered timing is noisy whatever the machine did
@@ -73,6 +78,7 @@ def test_comparison_gives_paired_ratios_and_marks_noise():
 def test_load_counts_other_processes():
     import subprocess
     import sys
+
     spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.3)
@@ -80,9 +86,9 @@ def test_load_counts_other_processes():
             time.sleep(1.0)
     finally:
         spin.kill()
-    assert load.others > 0.5, load   # one spinning process: about one core
+    assert load.others > 0.5, load  # one spinning process: about one core
     assert bench.Load(others=0.9, free=0).busy and not bench.Load(others=0.1, free=0).busy
-    assert not bench.Load(others=0.9, free=14).busy   # a big machine has room for it
+    assert not bench.Load(others=0.9, free=14).busy  # a big machine has room for it
 
 
 def test_timing_check_asserts_only_what_the_data_support():
@@ -91,5 +97,7 @@ def test_timing_check_asserts_only_what_the_data_support():
         bench.check("straddles", bench.Ratio(1.05, 0.9, 1.2), above=1)
     with pytest.raises(AssertionError):
         bench.check("clear loss", bench.Ratio(0.5, 0.4, 0.6), above=1)
-    noisy = bench.Ratio(0.5, 0.4, 0.6, noisy=True, why="other processes used 1.9 of 2 cores")
+    noisy = bench.Ratio(
+        0.5, 0.4, 0.6, noisy=True, why="other processes used 1.9 of 2 cores"
+    )
     assert bench.check("busy machine", noisy, above=1) is None

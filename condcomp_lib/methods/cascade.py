@@ -3,6 +3,7 @@
 Used by chapter 2. The exit rules, the output type and the ledger of who left where are
 those of early exit (:mod:`.exit_rules`, :mod:`.exits`): a cascade is an early-exit
 network whose "exits" are complete networks."""
+
 from __future__ import annotations
 
 import contextlib
@@ -40,12 +41,12 @@ class Cascade(Exiting):
         ledger = ExitLedger(len(x), x.device)
         with contextlib.ExitStack() as stack:
             for n, net in enumerate(self.nets[:-1]):
-                z = net(x)                                       # [b, C]
+                z = net(x)  # [b, C]
                 stay = ledger.settle(n, z, self._rule.exits(n, z))
                 if stay is None:
-                    continue                                     # nobody leaves
+                    continue  # nobody leaves
                 if len(stay) == 0:
-                    return ledger.result()                       # nobody goes on
+                    return ledger.result()  # nobody goes on
                 x = x.index_select(0, stay)
                 stack.enter_context(cost.sample_index(stay))
             return ledger.result(self.nets[-1](x), self.n_exits)

@@ -24,6 +24,7 @@ router temperature decays step by step (:func:`temperature`). During warm-up rou
 random. Afterwards they are the router's argmax, except for a share of random routes while
 training.
 """
+
 from __future__ import annotations
 
 import functools
@@ -39,10 +40,11 @@ from ..models import THICK, LeNetWidths
 from ..nn import PathConv2d, PathLinear
 from ..ops import BlockCost, Dispatch, routed_conv2d, routed_linear
 
-EPS = 1e-30   # inside the logs, as in the authors' code
+EPS = 1e-30  # inside the logs, as in the authors' code
 
 
 # ---------------------------------------------------------------- information gain
+
 
 def entropy(p: torch.Tensor) -> torch.Tensor:
     """Shannon entropy in nats of a distribution given as any-shaped tensor of
@@ -60,33 +62,42 @@ def information_gain_of_table(joint: torch.Tensor, beta: float = 1.0) -> torch.T
     return beta * entropy(p_n) + entropy(p_c) - entropy(joint)
 
 
-def joint_table(p_route: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+def joint_table(
+    p_route: torch.Tensor, labels: torch.Tensor, n_classes: int
+) -> torch.Tensor:
     """p(c, n) [C, K] of a minibatch: (1/B) sum_x 1[y_x = c] p(n | x). p_route [B, K]."""
-    onehot = F.one_hot(labels, n_classes).to(p_route.dtype)      # [B, C]
-    return onehot.T @ p_route / len(labels)                       # [C, K]
+    onehot = F.one_hot(labels, n_classes).to(p_route.dtype)  # [B, C]
+    return onehot.T @ p_route / len(labels)  # [C, K]
 
 
-def information_gain(p_route: torch.Tensor, labels: torch.Tensor, n_classes: int,
-                     beta: float = 1.0) -> torch.Tensor:
+def information_gain(
+    p_route: torch.Tensor, labels: torch.Tensor, n_classes: int, beta: float = 1.0
+) -> torch.Tensor:
     """The router's objective on a minibatch (differentiable in ``p_route`` [B, K])."""
     return information_gain_of_table(joint_table(p_route, labels, n_classes), beta)
 
 
-def mutual_information_bits(labels: torch.Tensor, routes: torch.Tensor, n_classes: int,
-                            n_routes: int) -> float:
+def mutual_information_bits(
+    labels: torch.Tensor, routes: torch.Tensor, n_classes: int, n_routes: int
+) -> float:
     """I(C; N) in bits of hard routes (ints [N]) measured by counting, for reports."""
     counts = torch.zeros(n_classes, n_routes, dtype=torch.float64)
-    counts.index_put_((labels.cpu(), routes.cpu()), torch.ones(len(labels), dtype=torch.float64),
-                      accumulate=True)
+    counts.index_put_(
+        (labels.cpu(), routes.cpu()),
+        torch.ones(len(labels), dtype=torch.float64),
+        accumulate=True,
+    )
     return information_gain_of_table(counts / counts.sum()).item() / math.log(2)
 
 
 # ---------------------------------------------------------------- temperature
 
+
 @dataclass(frozen=True)
 class Schedule:
     """Router temperature and warm-up. T = max(t0 * decay**(step - warmup), floor) after
     warm-up (the decay starts when warm-up ends, as in the authors' TensorFlow code)."""
+
     t0: float = 25.0
     decay: float = 0.9999
     floor: float = 0.1
@@ -99,6 +110,7 @@ def temperature(step: int, s: Schedule = Schedule()) -> float:
 
 
 # ---------------------------------------------------------------- the network
+
 
 class Router(nn.Module):
     """An H unit: average pooling -> linear 128 -> batch norm -> linear K (the logits).
@@ -116,8 +128,9 @@ class Router(nn.Module):
 
     reports_macs = True
 
-    def __init__(self, channels: int, in_hw: int, pool: int, n_routes: int,
-                 hidden: int = 128):
+    def __init__(
+        self, channels: int, in_hw: int, pool: int, n_routes: int, hidden: int = 128
+    ):
         super().__init__()
         self.pool = nn.AvgPool2d(pool)
         side = in_hw // pool
@@ -131,9 +144,9 @@ class Router(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         cost.report(self.macs)
         if not self.training and not torch.is_grad_enabled():
-            return F.linear(h.flatten(1), *self.folded())               # [B, K]
-        x = F.linear(self.pool(h).flatten(1), self.fc.weight, self.fc.bias)   # [B, 128]
-        return F.linear(self.bn(x), self.out.weight, self.out.bias)   # [B, K]
+            return F.linear(h.flatten(1), *self.folded())  # [B, K]
+        x = F.linear(self.pool(h).flatten(1), self.fc.weight, self.fc.bias)  # [B, 128]
+        return F.linear(self.bn(x), self.out.weight, self.out.bias)  # [B, K]
 
     def folded(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(A [K, C*H*W], c [K]) with logits = A x + c in eval mode."""
@@ -149,9 +162,16 @@ class Router(nn.Module):
         """The tensors the fold reads, listed once (module attribute look-ups are slow);
         ``.to()`` and friends replace buffers, so :meth:`_apply` lists them again."""
         if self._tensors is None:
-            self._tensors = [self.fc.weight, self.fc.bias, self.bn.weight, self.bn.bias,
-                             self.bn.running_mean, self.bn.running_var, self.out.weight,
-                             self.out.bias]
+            self._tensors = [
+                self.fc.weight,
+                self.fc.bias,
+                self.bn.weight,
+                self.bn.bias,
+                self.bn.running_mean,
+                self.bn.running_var,
+                self.out.weight,
+                self.out.bias,
+            ]
         return self._tensors
 
     def _apply(self, fn, *args, **kwargs):
@@ -160,23 +180,25 @@ class Router(nn.Module):
 
     def _fold(self):
         bn, k = self.bn, self.out.out_features
-        alpha = bn.weight / torch.sqrt(bn.running_var + bn.eps)      # batch norm: scale
-        m = self.out.weight @ (alpha[:, None] * self.fc.weight)         # [K, C*s*s]
-        c = self.out.weight @ (alpha * (self.fc.bias - bn.running_mean) + bn.bias) \
-            + self.out.bias                                             # [K]
+        alpha = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # batch norm: scale
+        m = self.out.weight @ (alpha[:, None] * self.fc.weight)  # [K, C*s*s]
+        c = (
+            self.out.weight @ (alpha * (self.fc.bias - bn.running_mean) + bn.bias)
+            + self.out.bias
+        )  # [K]
         (ch, h, w), p = self.shape, self.pool.kernel_size
-        s = h // p                               # the pooled side; rows past s*p unread
+        s = h // p  # the pooled side; rows past s*p unread
         a = m.view(k, ch, s, 1, s, 1).expand(k, ch, s, p, s, p)
         a = a.reshape(k, ch, s * p, s * p)
-        a = F.pad(a / (p * p), (0, w - s * p, 0, h - s * p))            # [K, C, H, W]
+        a = F.pad(a / (p * p), (0, w - s * p, 0, h - s * p))  # [K, C, H, W]
         return a.reshape(k, -1).contiguous(), c
 
 
 @dataclass
 class CIGTOutput:
-    logits: torch.Tensor   # [B, classes], from each sample's own leaf classifier
-    probs: list            # softmax(router logits / T) per router, [B, K_l] each
-    routes: list           # the path taken in each routed block, long [B] each
+    logits: torch.Tensor  # [B, classes], from each sample's own leaf classifier
+    probs: list  # softmax(router logits / T) per router, [B, K_l] each
+    routes: list  # the path taken in each routed block, long [B] each
 
 
 def one_hot_route(idx: torch.Tensor, k: int) -> torch.Tensor:
@@ -195,9 +217,9 @@ def path_relu_pool(y: torch.Tensor, route: torch.Tensor, k: int):
     C/k, H/2, W/2]."""
     b, c, h, w = y.shape
     rows = torch.arange(b, device=y.device)
-    own = F.max_pool2d(F.relu(y.view(b, k, c // k, h, w)[rows, route]), 2)   # gather
+    own = F.max_pool2d(F.relu(y.view(b, k, c // k, h, w)[rows, route]), 2)  # gather
     full = own.new_zeros(b, k, c // k, h // 2, w // 2)
-    full[rows, route] = own                                                # scatter back
+    full[rows, route] = own  # scatter back
     return full.view(b, c, h // 2, w // 2), own
 
 
@@ -221,30 +243,37 @@ class LeNetCIGT(nn.Module):
 
     paths = (1, 2, 4)
 
-    def __init__(self, widths: LeNetWidths = THICK, num_classes: int = 10,
-                 dropout: float = 0.3, schedule: Schedule = Schedule(),
-                 random_share: float = 0.5, pool_strides: tuple = (4, 2)):
+    def __init__(
+        self,
+        widths: LeNetWidths = THICK,
+        num_classes: int = 10,
+        dropout: float = 0.3,
+        schedule: Schedule = Schedule(),
+        random_share: float = 0.5,
+        pool_strides: tuple = (4, 2),
+    ):
         super().__init__()
         w, (_, k1, k2) = widths, self.paths
         self.widths, self.num_classes = widths, num_classes
         self.schedule, self.random_share = schedule, random_share
-        self.conv1 = nn.Conv2d(1, w.conv1, 5, padding=2)               # block 0, shared
+        self.conv1 = nn.Conv2d(1, w.conv1, 5, padding=2)  # block 0, shared
         self.router1 = Router(w.conv1, 14, pool_strides[0], k1)
-        self.conv2 = PathConv2d(w.conv1, w.conv2, 5, k1, padding=2)    # block 1: k1 paths
+        self.conv2 = PathConv2d(w.conv1, w.conv2, 5, k1, padding=2)  # block 1: k1 paths
         self.router2 = Router(w.conv2 // k1, 7, pool_strides[1], k2)
         self.conv3 = PathConv2d(w.conv2, w.conv3, 1, k2, in_paths=k1)  # block 2: pairs
         self.fc1 = PathLinear(w.conv3 * 3 * 3, w.fc1, k2)
         self.fc2 = PathLinear(w.fc1, w.fc2, k2)
-        self.leaves = PathLinear(w.fc2, k2 * num_classes, k2)         # a leaf classifier
+        self.leaves = PathLinear(w.fc2, k2 * num_classes, k2)  # a leaf classifier
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
-        self.forced_routes = None   # for experiments: two long [B] route tensors
+        self.forced_routes = None  # for experiments: two long [B] route tensors
         self.strategy = "auto"
         self.block_costs = self._costs()
         # the paths as the dispatches take them: one callable per route (pair)
         self.block1_paths = [functools.partial(self.block1, i=i) for i in range(k1)]
-        self.block2_paths = [functools.partial(self.block2, i=i, j=j)
-                             for i in range(k1) for j in range(k2)]
+        self.block2_paths = [
+            functools.partial(self.block2, i=i, j=j) for i in range(k1) for j in range(k2)
+        ]
 
     # -- routing ---------------------------------------------------------------------
     @property
@@ -265,7 +294,7 @@ class LeNetCIGT(nn.Module):
         carries no gradient: routers learn from the information gain of ``probs`` only.
         The argmax of the logits is that of softmax(logits / T) for any T > 0, so the
         distribution is only computed when asked for (``probs=False`` gives None)."""
-        route = logits.argmax(1)                  # integers: no gradient reaches them
+        route = logits.argmax(1)  # integers: no gradient reaches them
         p = F.softmax(logits / self.temperature, dim=1) if probs else None
         if self.training:
             share = 1.0 if self.warming_up else self.random_share
@@ -286,20 +315,20 @@ class LeNetCIGT(nn.Module):
     def block2(self, h1: torch.Tensor, i: int, j: int) -> torch.Tensor:
         """Path j of block 2 fed by path i of block 1: [n, 32, 7, 7] -> logits [n,
         classes]."""
-        h = F.max_pool2d(F.relu(self.conv3(h1, j, i)), 2).flatten(1)   # [n, 32 * 3 * 3]
-        h = self._dropout(F.relu(self.fc1(h, j)))                        # [n, 128]
-        h = self._dropout(F.relu(self.fc2(h, j)))                        # [n, 64]
-        return self.leaves(h, j)                                         # [n, classes]
+        h = F.max_pool2d(F.relu(self.conv3(h1, j, i)), 2).flatten(1)  # [n, 32 * 3 * 3]
+        h = self._dropout(F.relu(self.fc1(h, j)))  # [n, 128]
+        h = self._dropout(F.relu(self.fc2(h, j)))  # [n, 64]
+        return self.leaves(h, j)  # [n, classes]
 
     def _dropout(self, h: torch.Tensor) -> torch.Tensor:
-        return self.dropout(h) if self.training else h   # no call at all in eval mode
+        return self.dropout(h) if self.training else h  # no call at all in eval mode
 
     # -- the same blocks, dense: every path on every sample, each keeps its own ------
     def dense_block1(self, h0: torch.Tensor, r1: torch.Tensor) -> torch.Tensor:
         """Block 1 with the wide conv2 on every sample, then each sample's own path."""
         y = F.conv2d(h0, self.conv2.wide_weight(), self.conv2.wide_bias(), padding=2)
         cost.report(self.paths[1] * self.conv2.path_macs(y.shape[2:]))
-        y = F.max_pool2d(F.relu(y), 2)                                 # [B, 64, 7, 7]
+        y = F.max_pool2d(F.relu(y), 2)  # [B, 64, 7, 7]
         b, c, h, w = y.shape
         return y.view(b, self.paths[1], c // self.paths[1], h, w)[torch.arange(b), r1]
 
@@ -310,12 +339,12 @@ class LeNetCIGT(nn.Module):
         (_, k1, k2), b = self.paths, len(h1)
         rows = torch.arange(b, device=h1.device)
         wide = h1.new_zeros(b, k1, *h1.shape[1:])
-        wide[rows, r1] = h1                                            # [B, k1, 32, 7, 7]
+        wide[rows, r1] = h1  # [B, k1, 32, 7, 7]
         y = F.conv2d(wide.flatten(1, 2), self.conv3.wide_weight(), self.conv3.wide_bias())
         cost.report(k1 * k2 * self.conv3.path_macs(y.shape[2:]))
-        h = F.max_pool2d(F.relu(y), 2).flatten(1)                      # [B, 128 * 3 * 3]
-        h = self.dropout(F.relu(self.fc1.forward_all(h)))              # [B, 512]
-        h = self.dropout(F.relu(self.fc2.forward_all(h)))              # [B, 256]
+        h = F.max_pool2d(F.relu(y), 2).flatten(1)  # [B, 128 * 3 * 3]
+        h = self.dropout(F.relu(self.fc1.forward_all(h)))  # [B, 512]
+        h = self.dropout(F.relu(self.fc2.forward_all(h)))  # [B, 256]
         logits = self.leaves.forward_all(h).view(b, k2, self.num_classes)
         return logits[rows, r2]
 
@@ -325,26 +354,38 @@ class LeNetCIGT(nn.Module):
         (_, k1, k2), w = self.paths, self.widths
         p1, c3 = self.conv2.path_macs((14, 14)), self.conv3.path_macs((7, 7))
         p2 = c3 + sum(m.path_macs() for m in (self.fc1, self.fc2, self.leaves))
-        h1 = w.conv2 // k1 * 7 * 7                                     # one path's output
-        return (BlockCost(p1, 3, k1 * p1, 6, 4 * (w.conv1 * 14 * 14 + h1)),
-                BlockCost(p2, 11, k1 * k2 * c3 + k2 * (p2 - c3), 16,
-                          4 * (h1 + self.num_classes)))
+        h1 = w.conv2 // k1 * 7 * 7  # one path's output
+        return (
+            BlockCost(p1, 3, k1 * p1, 6, 4 * (w.conv1 * 14 * 14 + h1)),
+            BlockCost(
+                p2, 11, k1 * k2 * c3 + k2 * (p2 - c3), 16, 4 * (h1 + self.num_classes)
+            ),
+        )
 
     # -- the trellis -----------------------------------------------------------------
     def run(self, x: torch.Tensor, probs: bool = True) -> CIGTOutput:
         """Logits, router distributions (None with ``probs=False``) and routes."""
         _, k1, k2 = self.paths
         cost1, cost2 = self.block_costs
-        h0 = F.max_pool2d(F.relu(self.conv1(x)), 2)                   # [B, 32, 14, 14]
+        h0 = F.max_pool2d(F.relu(self.conv1(x)), 2)  # [B, 32, 14, 14]
         p1, r1 = self.choose(self.router1(h0), 0, probs)
         d1 = Dispatch(r1, k1)
-        h1 = d1.run(h0, self.block1_paths, dense=lambda h: self.dense_block1(h, r1),
-                    cost=cost1, strategy=self.strategy)             # [B, 32, 7, 7]
-        p2, r2 = self.choose(self.router2(h1), 1, probs)        # the router sees its path
-        d2 = d1.refine(r2, k2)                                  # one bucket per pair
-        logits = d2.run(h1, self.block2_paths,
-                        dense=lambda h: self.dense_block2(h, r1, r2),
-                        cost=cost2, strategy=self.strategy)     # [B, classes]
+        h1 = d1.run(
+            h0,
+            self.block1_paths,
+            dense=lambda h: self.dense_block1(h, r1),
+            cost=cost1,
+            strategy=self.strategy,
+        )  # [B, 32, 7, 7]
+        p2, r2 = self.choose(self.router2(h1), 1, probs)  # the router sees its path
+        d2 = d1.refine(r2, k2)  # one bucket per pair
+        logits = d2.run(
+            h1,
+            self.block2_paths,
+            dense=lambda h: self.dense_block2(h, r1, r2),
+            cost=cost2,
+            strategy=self.strategy,
+        )  # [B, classes]
         return CIGTOutput(logits, [p1, p2], [r1, r2])
 
     def run_per_layer(self, x: torch.Tensor) -> CIGTOutput:
@@ -353,27 +394,51 @@ class LeNetCIGT(nn.Module):
         Same routes, same logits as :meth:`run`; slower, and it reports no MACs."""
         _, k1, k2 = self.paths
         b = len(x)
-        h0 = F.max_pool2d(F.relu(self.conv1(x)), 2)                   # [B, 32, 14, 14]
+        h0 = F.max_pool2d(F.relu(self.conv1(x)), 2)  # [B, 32, 14, 14]
         p1, r1 = self.choose(self.router1(h0), 0)
-        m1 = one_hot_route(r1, k1)                                    # [B, 2]
-        y = routed_conv2d(h0, self.conv2.wide_weight(), self.conv2.wide_bias(), m1,
-                          padding=2, strategy="routed")
-        h1, own1 = path_relu_pool(y, r1, k1)              # [B, 64, 7, 7], [B, 32, 7, 7]
+        m1 = one_hot_route(r1, k1)  # [B, 2]
+        y = routed_conv2d(
+            h0,
+            self.conv2.wide_weight(),
+            self.conv2.wide_bias(),
+            m1,
+            padding=2,
+            strategy="routed",
+        )
+        h1, own1 = path_relu_pool(y, r1, k1)  # [B, 64, 7, 7], [B, 32, 7, 7]
         p2, r2 = self.choose(self.router2(own1), 1)
-        m2 = one_hot_route(r2, k2)                                    # [B, 4]
-        y = routed_conv2d(h1, self.conv3.wide_weight(), self.conv3.wide_bias(), m2,
-                          in_route=m1, strategy="routed")
-        h2, _ = path_relu_pool(y, r2, k2)                             # [B, 128, 3, 3]
+        m2 = one_hot_route(r2, k2)  # [B, 4]
+        y = routed_conv2d(
+            h1,
+            self.conv3.wide_weight(),
+            self.conv3.wide_bias(),
+            m2,
+            in_route=m1,
+            strategy="routed",
+        )
+        h2, _ = path_relu_pool(y, r2, k2)  # [B, 128, 3, 3]
         # flattening keeps each channel group's 3*3 features together: group j is block j
         h = h2.flatten(1)
         for layer in (self.fc1, self.fc2):
-            h = routed_linear(h, layer.wide_weight(), layer.wide_bias(), m2, in_route=m2,
-                              strategy="routed")
-            h = self.dropout(F.relu(h))                               # [B, 512], [B, 256]
-        all_leaves = routed_linear(h, self.leaves.wide_weight(), self.leaves.wide_bias(),
-                                   m2, in_route=m2, strategy="routed")
+            h = routed_linear(
+                h,
+                layer.wide_weight(),
+                layer.wide_bias(),
+                m2,
+                in_route=m2,
+                strategy="routed",
+            )
+            h = self.dropout(F.relu(h))  # [B, 512], [B, 256]
+        all_leaves = routed_linear(
+            h,
+            self.leaves.wide_weight(),
+            self.leaves.wide_bias(),
+            m2,
+            in_route=m2,
+            strategy="routed",
+        )
         all_leaves = all_leaves.view(b, k2, self.num_classes)
-        logits = all_leaves[torch.arange(b, device=x.device), r2]     # [B, classes]
+        logits = all_leaves[torch.arange(b, device=x.device), r2]  # [B, classes]
         return CIGTOutput(logits, [p1, p2], [r1, r2])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -382,16 +447,23 @@ class LeNetCIGT(nn.Module):
 
 # ---------------------------------------------------------------- the objective
 
+
 @dataclass(frozen=True)
 class Objective:
     """L = CE(leaf logits) - lambda_dec * sum over routers of IG_beta (authors' PyTorch
     LeNet values: beta = 2.5, lambda_dec = 0.7)."""
+
     beta: float = 2.5
     decision_weight: float = 0.7
 
 
-def cigt_loss(model: LeNetCIGT, x: torch.Tensor, y: torch.Tensor, obj: Objective = Objective(),
-              log: list | None = None):
+def cigt_loss(
+    model: LeNetCIGT,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    obj: Objective = Objective(),
+    log: list | None = None,
+):
     """The training objective, in the form :func:`condcomp_lib.train.fit` takes.
 
     Returns (loss, logits). When ``log`` is a list, appends the loss terms of this step:
@@ -403,38 +475,58 @@ def cigt_loss(model: LeNetCIGT, x: torch.Tensor, y: torch.Tensor, obj: Objective
     loss = ce - obj.decision_weight * sum(gains)
     if log is not None:
         with torch.no_grad():
-            mi = [information_gain(p, y, model.num_classes).item() / math.log(2)
-                  for p in out.probs]
-        log.append({"step": int(model.step), "loss": loss.item(), "ce": ce.item(),
-                    **{f"ig{i + 1}": g.item() for i, g in enumerate(gains)},
-                    **{f"soft_mi{i + 1}": m for i, m in enumerate(mi)},
-                    "temperature": model.temperature})
+            mi = [
+                information_gain(p, y, model.num_classes).item() / math.log(2)
+                for p in out.probs
+            ]
+        log.append(
+            {
+                "step": int(model.step),
+                "loss": loss.item(),
+                "ce": ce.item(),
+                **{f"ig{i + 1}": g.item() for i, g in enumerate(gains)},
+                **{f"soft_mi{i + 1}": m for i, m in enumerate(mi)},
+                "temperature": model.temperature,
+            }
+        )
     return loss, out.logits
 
 
 # ---------------------------------------------------------------- analysis
 
+
 @torch.no_grad()
 def collect_routes(model: LeNetCIGT, x: torch.Tensor, batch_size: int = 1000):
     """Eval-mode routes of every sample: (route1 [N], route2 [N], logits [N, C])."""
     model.eval()
-    outs = [model.run(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-    return (torch.cat([o.routes[0] for o in outs]).cpu(),
-            torch.cat([o.routes[1] for o in outs]).cpu(),
-            torch.cat([o.logits for o in outs]).cpu())
+    outs = [model.run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return (
+        torch.cat([o.routes[0] for o in outs]).cpu(),
+        torch.cat([o.routes[1] for o in outs]).cpu(),
+        torch.cat([o.logits for o in outs]).cpu(),
+    )
 
 
-def path_macs(widths: LeNetWidths = THICK, paths=LeNetCIGT.paths, num_classes: int = 10,
-              router_hidden: int = 128, pool_strides=(4, 2)) -> dict:
+def path_macs(
+    widths: LeNetWidths = THICK,
+    paths=LeNetCIGT.paths,
+    num_classes: int = 10,
+    router_hidden: int = 128,
+    pool_strides=(4, 2),
+) -> dict:
     """The MACs of one sample through one path, by hand, layer by layer, plus the
     routers."""
     w, (_, k1, k2) = widths, paths
     c2, c3, f1, f2 = w.conv2 // k1, w.conv3 // k2, w.fc1 // k2, w.fc2 // k2
     r1_in = w.conv1 * (14 // pool_strides[0]) ** 2
     r2_in = c2 * (7 // pool_strides[1]) ** 2
-    return {"conv1": w.conv1 * 28 * 28 * 1 * 25,
-            "conv2": c2 * 14 * 14 * w.conv1 * 25,         # all of conv1's channels in
-            "conv3": c3 * 7 * 7 * c2,                      # only its block-1 path's channels in
-            "fc1": (c3 * 9) * f1, "fc2": f1 * f2, "leaf": f2 * num_classes,
-            "router1": r1_in * router_hidden + router_hidden * k1,
-            "router2": r2_in * router_hidden + router_hidden * k2}
+    return {
+        "conv1": w.conv1 * 28 * 28 * 1 * 25,
+        "conv2": c2 * 14 * 14 * w.conv1 * 25,  # all of conv1's channels in
+        "conv3": c3 * 7 * 7 * c2,  # only its block-1 path's channels in
+        "fc1": (c3 * 9) * f1,
+        "fc2": f1 * f2,
+        "leaf": f2 * num_classes,
+        "router1": r1_in * router_hidden + router_hidden * k1,
+        "router2": r2_in * router_hidden + router_hidden * k2,
+    }

@@ -38,6 +38,7 @@ exiting networks share), :mod:`.cascade` (network selection: whole networks from
 expensive, with the same rules and the same ledger) and :mod:`.b_lenet`, the book's
 B-LeNet.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,16 +48,36 @@ from torch import nn
 import torch.nn.functional as F
 
 from .. import cost
-from .exit_rules import (ExitAt, ExitRule, EntropyRule, MaxProbRule, OracleLossRule,
-                         entropy)
+from .exit_rules import (
+    ExitAt,
+    ExitRule,
+    EntropyRule,
+    MaxProbRule,
+    OracleLossRule,
+    entropy,
+)
 from .exits import Exiting, ExitLedger, ExitOutput
 
-__all__ = ["ExitNetwork", "ExitOutput", "ExitRule", "EntropyRule", "MaxProbRule",
-           "OracleLossRule", "entropy", "weighted_exit_loss", "all_exit_logits",
-           "simulate", "exit_fractions", "exit_macs", "run_early_exit", "batch1_stream"]
+__all__ = [
+    "ExitNetwork",
+    "ExitOutput",
+    "ExitRule",
+    "EntropyRule",
+    "MaxProbRule",
+    "OracleLossRule",
+    "entropy",
+    "weighted_exit_loss",
+    "all_exit_logits",
+    "simulate",
+    "exit_fractions",
+    "exit_macs",
+    "run_early_exit",
+    "batch1_stream",
+]
 
 
 # ---------------------------------------------------------------- the network
+
 
 class _AllExited(Exception):
     """Raised inside the backbone's forward when every sample of the batch has left."""
@@ -81,8 +102,9 @@ class ExitNetwork(Exiting):
         for name in exits:
             if name == "" or name not in modules:
                 known = ", ".join(n for n in modules if n)
-                raise ValueError(f"the backbone has no module named {name!r}; "
-                                 f"its modules are: {known}")
+                raise ValueError(
+                    f"the backbone has no module named {name!r}; its modules are: {known}"
+                )
         self.backbone = backbone
         self.exit_points = list(exits)
         self.exits = nn.ModuleList(exits.values())
@@ -95,8 +117,9 @@ class ExitNetwork(Exiting):
 
     @contextlib.contextmanager
     def _hooks(self, make_hook):
-        handles = [m.register_forward_hook(make_hook(n))
-                   for n, m in enumerate(self._points)]
+        handles = [
+            m.register_forward_hook(make_hook(n)) for n, m in enumerate(self._points)
+        ]
         try:
             yield
         finally:
@@ -105,10 +128,12 @@ class ExitNetwork(Exiting):
 
     def _reached(self, n: int, expected: int) -> None:
         if n != expected:
-            raise RuntimeError(f"exit {n} ({self.exit_points[n]!r}) was reached when "
-                               f"exit {expected} was due: list the exits in the order "
-                               "the backbone reaches them, at modules that run once per "
-                               "forward")
+            raise RuntimeError(
+                f"exit {n} ({self.exit_points[n]!r}) was reached when "
+                f"exit {expected} was due: list the exits in the order "
+                "the backbone reaches them, at modules that run once per "
+                "forward"
+            )
 
     def forward(self, x: torch.Tensor):
         if self.training or self._rule is None:
@@ -123,6 +148,7 @@ class ExitNetwork(Exiting):
             def hook(module, args, out):
                 self._reached(n, len(outs))
                 outs.append(self.exits[n](out))
+
             return hook
 
         with self._hooks(make_hook):
@@ -147,19 +173,20 @@ class ExitNetwork(Exiting):
             def hook(module, args, out):
                 self._reached(n, reached[0])
                 reached[0] += 1
-                z = self.exits[n](out)                           # [b, C]
+                z = self.exits[n](out)  # [b, C]
                 stay = ledger.settle(n, z, self._rule.exits(n, z))
                 if stay is None:
-                    return None                                  # nobody leaves
+                    return None  # nobody leaves
                 if len(stay) == 0:
-                    raise _AllExited                             # nobody goes on
-                stack.enter_context(cost.sample_index(stay))     # later costs land here
-                return out.index_select(0, stay)                 # the rest goes on, [b']
+                    raise _AllExited  # nobody goes on
+                stack.enter_context(cost.sample_index(stay))  # later costs land here
+                return out.index_select(0, stay)  # the rest goes on, [b']
+
             return hook
 
         try:
             with contextlib.ExitStack() as stack, self._hooks(make_hook):
-                final = self.backbone(x)                         # [b', C]
+                final = self.backbone(x)  # [b', C]
             self._reached(reached[0], self.n_exits)
         except _AllExited:
             return ledger.result()
@@ -174,9 +201,10 @@ class ExitNetwork(Exiting):
             def hook(module, args, out):
                 self._reached(n, reached[0])
                 reached[0] += 1
-                z = self.exits[n](out)                           # [1, C]
+                z = self.exits[n](out)  # [1, C]
                 if self._rule.exits(n, z).item():
                     raise _Left(z, n)
+
             return hook
 
         try:
@@ -190,6 +218,7 @@ class ExitNetwork(Exiting):
 
 # ---------------------------------------------------------------- training
 
+
 def weighted_exit_loss(weights):
     """BranchyNet's objective, a ``loss`` for ``train.fit``: sum_n w_n * CE(exit_n, y)
     over the early exits and the final exit (``weights`` has one entry per exit, final
@@ -200,25 +229,35 @@ def weighted_exit_loss(weights):
     def loss(model, x, y):
         outs = model(x)
         if len(outs) != len(weights):
-            raise ValueError(f"{len(weights)} loss weights for {len(outs)} exits (final included)")
+            raise ValueError(
+                f"{len(weights)} loss weights for {len(outs)} exits (final included)"
+            )
         value = sum(w * F.cross_entropy(z, y) for w, z in zip(weights, outs))
         return value, outs[-1]
+
     return loss
 
 
 # ---------------------------------------------------------------- analysis
 
+
 @torch.no_grad()
-def all_exit_logits(net: ExitNetwork, x: torch.Tensor, batch_size: int = 1000) -> list[torch.Tensor]:
+def all_exit_logits(
+    net: ExitNetwork, x: torch.Tensor, batch_size: int = 1000
+) -> list[torch.Tensor]:
     """Every exit's logits on every sample of ``x``, on the CPU: one [N, C] per exit,
     final last."""
     net.eval()
     dev = next(net.parameters()).device
-    parts = [net.all_exits(x[i:i + batch_size].to(dev)) for i in range(0, len(x), batch_size)]
+    parts = [
+        net.all_exits(x[i : i + batch_size].to(dev)) for i in range(0, len(x), batch_size)
+    ]
     return [torch.cat([p[n].cpu() for p in parts]) for n in range(net.n_exits + 1)]
 
 
-def simulate(exit_logits: list[torch.Tensor], rule: ExitRule, labels: torch.Tensor | None = None):
+def simulate(
+    exit_logits: list[torch.Tensor], rule: ExitRule, labels: torch.Tensor | None = None
+):
     """Apply ``rule`` offline to precomputed ``exit_logits`` (from
     :func:`all_exit_logits`).
 
@@ -227,11 +266,13 @@ def simulate(exit_logits: list[torch.Tensor], rule: ExitRule, labels: torch.Tens
     n_exits = len(exit_logits) - 1
     rule.check(n_exits)
     if rule.needs_labels and labels is None:
-        raise ValueError(f"{type(rule).__name__} needs the true labels: pass labels= explicitly "
-                         "(an upper bound for analysis, not a deployable rule)")
+        raise ValueError(
+            f"{type(rule).__name__} needs the true labels: pass labels= explicitly "
+            "(an upper bound for analysis, not a deployable rule)"
+        )
     N = len(exit_logits[0])
     exit_index = torch.full((N,), n_exits, dtype=torch.long)
-    open_ = torch.ones(N, dtype=torch.bool)      # not exited yet
+    open_ = torch.ones(N, dtype=torch.bool)  # not exited yet
     for n in range(n_exits):
         leave = rule.exits(n, exit_logits[n], labels) & open_
         exit_index[leave] = n
@@ -266,7 +307,9 @@ def exit_macs(net: ExitNetwork, input_shape: tuple[int, ...]) -> list[float]:
 
 
 @torch.no_grad()
-def run_early_exit(net: ExitNetwork, rule: ExitRule, x: torch.Tensor, batch_size: int = 1000):
+def run_early_exit(
+    net: ExitNetwork, rule: ExitRule, x: torch.Tensor, batch_size: int = 1000
+):
     """Run ``net`` with ``rule`` (compacted, as deployed) over ``x`` in batches, counting
     the MACs each sample executed. Returns (exit_index [N], logits [N, C], macs [N]
     float64) and leaves ``net.rule`` set to ``rule``."""
@@ -293,4 +336,5 @@ def batch1_stream(model: nn.Module, xs: torch.Tensor):
     def run():
         for x in rows:
             model(x)
+
     return run

@@ -6,6 +6,7 @@ Used by chapters 1 and 2 through :class:`~.early_exit.ExitNetwork`,
 is Distiller's validation rule: it compares the exit's cross-entropy with the *true
 label*, which a deployed model never has; :func:`deployable` refuses it, and only
 ``simulate``, given ``labels=`` explicitly, applies it, as an upper bound for analysis."""
+
 from __future__ import annotations
 
 import numbers
@@ -37,13 +38,16 @@ class ExitRule:
         """A clear error unless this rule fits a network with ``n_exits`` early exits."""
         t = self.thresholds
         if not isinstance(t, numbers.Real) and len(t) != n_exits:
-            raise ValueError(f"{type(self).__name__} has {len(t)} thresholds but the "
-                             f"network has {n_exits} early exit(s); give one threshold "
-                             "per early exit (the final exit takes every sample that is "
-                             "left)")
+            raise ValueError(
+                f"{type(self).__name__} has {len(t)} thresholds but the "
+                f"network has {n_exits} early exit(s); give one threshold "
+                "per early exit (the final exit takes every sample that is "
+                "left)"
+            )
 
-    def exits(self, n: int, logits: torch.Tensor,
-              labels: torch.Tensor | None = None) -> torch.Tensor:
+    def exits(
+        self, n: int, logits: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Boolean [b]: which of these samples leave at early exit ``n``."""
         raise NotImplementedError
 
@@ -74,9 +78,11 @@ class OracleLossRule(ExitRule):
 
     def exits(self, n, logits, labels=None):
         if labels is None:
-            raise ValueError("OracleLossRule compares the loss against the true label; "
-                             "pass labels= explicitly (analysis only, it cannot be "
-                             "deployed)")
+            raise ValueError(
+                "OracleLossRule compares the loss against the true label; "
+                "pass labels= explicitly (analysis only, it cannot be "
+                "deployed)"
+            )
         return F.cross_entropy(logits, labels, reduction="none") < self.threshold(n)
 
 
@@ -92,8 +98,9 @@ class ExitAt(ExitRule):
         pass
 
     def exits(self, n, logits, labels=None):
-        return torch.full((len(logits),), n == self.at, dtype=torch.bool,
-                          device=logits.device)
+        return torch.full(
+            (len(logits),), n == self.at, dtype=torch.bool, device=logits.device
+        )
 
 
 def deployable(rule: ExitRule | None, n_exits: int) -> ExitRule | None:
@@ -101,9 +108,11 @@ def deployable(rule: ExitRule | None, n_exits: int) -> ExitRule | None:
     clear error."""
     if rule is not None:
         if rule.needs_labels:
-            raise ValueError(f"{type(rule).__name__} looks at the true label, which does "
-                             "not exist at inference; it cannot run in the network. Use "
-                             "simulate(exit_logits, rule, labels=...) for an upper "
-                             "bound.")
+            raise ValueError(
+                f"{type(rule).__name__} looks at the true label, which does "
+                "not exist at inference; it cannot run in the network. Use "
+                "simulate(exit_logits, rule, labels=...) for an upper "
+                "bound."
+            )
         rule.check(n_exits)
     return rule

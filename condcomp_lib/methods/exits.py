@@ -15,6 +15,7 @@ n's logits, and the next stage runs on the others only.
 
 At batch 1 neither is used: the one sample's decision is a Python bool and, when it
 leaves, nothing after the exit runs (see :meth:`~.early_exit.ExitNetwork.early_exit`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,12 +26,12 @@ from torch import nn
 from ..ops import Dispatch
 from .exit_rules import ExitRule, deployable
 
-GO_ON, LEAVE = 0, 1   # the two routes of a settling dispatch
+GO_ON, LEAVE = 0, 1  # the two routes of a settling dispatch
 
 
 @dataclass
 class ExitOutput:
-    logits: torch.Tensor      # [B, C] logits of the exit each sample took
+    logits: torch.Tensor  # [B, C] logits of the exit each sample took
     exit_index: torch.Tensor  # [B] long: 0..N-1 the early exits, N the final exit
 
 
@@ -57,8 +58,8 @@ class ExitLedger:
 
     def __init__(self, batch: int, device: torch.device):
         self.batch, self.device = batch, device
-        self.rows = None      # original row of each row still running (None: all)
-        self.left = []        # (original rows or None for all, their logits, exit n)
+        self.rows = None  # original row of each row still running (None: all)
+        self.left = []  # (original rows or None for all, their logits, exit n)
 
     def settle(self, n: int, logits: torch.Tensor, leave: torch.Tensor):
         """At exit n the rows of ``leave`` (bool [b]) leave with their ``logits`` [b, C].
@@ -78,18 +79,20 @@ class ExitLedger:
         self.rows = rows[stay]
         return stay
 
-    def result(self, logits: torch.Tensor | None = None,
-               n: int | None = None) -> ExitOutput:
+    def result(
+        self, logits: torch.Tensor | None = None, n: int | None = None
+    ) -> ExitOutput:
         """Every sample's logits and exit, in the batch's order; ``logits`` [b', C] are
         those of the rows still running, which all take exit ``n`` (the last stage)."""
         if logits is not None:
             self.left.append((self.rows, logits, n))
-        if len(self.left) == 1:                    # the whole batch left at one exit
+        if len(self.left) == 1:  # the whole batch left at one exit
             _, z, n = self.left[0]
-            return ExitOutput(z, torch.full((self.batch,), n, dtype=torch.long,
-                                            device=z.device))
+            return ExitOutput(
+                z, torch.full((self.batch,), n, dtype=torch.long, device=z.device)
+            )
         z0 = self.left[0][1]
-        out = z0.new_empty(self.batch, z0.shape[1])                 # [B, C]
+        out = z0.new_empty(self.batch, z0.shape[1])  # [B, C]
         exit_index = torch.empty(self.batch, dtype=torch.long, device=z0.device)
         for rows, z, n in self.left:
             out.index_copy_(0, rows, z)

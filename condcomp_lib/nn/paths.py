@@ -23,6 +23,7 @@ execution, and a checkpoint saved with the wide weight loads into the blocks.
 Each reports its MACs per sample to :mod:`condcomp_lib.cost` when it runs; inside a
 :class:`~condcomp_lib.ops.Dispatch` bucket they land on that bucket's samples.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,8 +59,9 @@ class _Views:
         return hit
 
 
-def _wide_to_blocks(state_dict: dict, prefix: str, wide_dim: int, to_blocks,
-                    paths: int) -> None:
+def _wide_to_blocks(
+    state_dict: dict, prefix: str, wide_dim: int, to_blocks, paths: int
+) -> None:
     """Convert, in ``state_dict``, a weight saved in the wide layout (``wide_dim`` dims)
     and its bias [C_out] to the per-path layout, so older checkpoints still load."""
     w, b = state_dict.get(prefix + "weight"), state_dict.get(prefix + "bias")
@@ -76,8 +78,16 @@ class PathConv2d(nn.Module):
 
     reports_macs = True
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, paths: int,
-                 in_paths: int = 1, stride: int = 1, padding: int = 0):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        paths: int,
+        in_paths: int = 1,
+        stride: int = 1,
+        padding: int = 0,
+    ):
         super().__init__()
         _check_split(out_channels, paths, "out_channels")
         _check_split(in_channels, in_paths, "in_channels")
@@ -105,13 +115,19 @@ class PathConv2d(nn.Module):
     def _blocks(self, wide: torch.Tensor) -> torch.Tensor:
         """[C_out, C_in, k, k] -> [K, K_in, C_out/K, C_in/K_in, k, k]."""
         k = self.kernel_size
-        return wide.reshape(self.paths, self.out_channels // self.paths, self.in_paths,
-                            self.in_channels // self.in_paths, k, k).transpose(1, 2)
+        return wide.reshape(
+            self.paths,
+            self.out_channels // self.paths,
+            self.in_paths,
+            self.in_channels // self.in_paths,
+            k,
+            k,
+        ).transpose(1, 2)
 
     def wide_weight(self) -> torch.Tensor:
         """The wide weight [C_out, C_in, k, k] (differentiable), for the reference."""
         k = self.kernel_size
-        wide = self.weight.transpose(1, 2)                  # [K, co, K_in, ci, k, k]
+        wide = self.weight.transpose(1, 2)  # [K, co, K_in, ci, k, k]
         return wide.reshape(self.out_channels, self.in_channels, k, k)
 
     def wide_bias(self) -> torch.Tensor:
@@ -120,11 +136,11 @@ class PathConv2d(nn.Module):
     def path_macs(self, out_hw: tuple[int, int]) -> int:
         """MACs of one sample through one block, for an output of ``out_hw`` pixels."""
         co, ci = self.out_channels // self.paths, self.in_channels // self.in_paths
-        return co * ci * self.kernel_size ** 2 * out_hw[0] * out_hw[1]
+        return co * ci * self.kernel_size**2 * out_hw[0] * out_hw[1]
 
     def forward(self, x: torch.Tensor, path: int, in_path: int = 0) -> torch.Tensor:
         w, b = self._views.get(self.weight, self.bias, (path, in_path))
-        y = F.conv2d(x, w, b, self.stride, self.padding)        # [n, C_out/K, H', W']
+        y = F.conv2d(x, w, b, self.stride, self.padding)  # [n, C_out/K, H', W']
         if cost.counting():
             cost.report(self.path_macs(y.shape[2:]))
         return y
@@ -135,10 +151,12 @@ class PathConv2d(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, "
-                f"kernel_size={self.kernel_size}, "
-                f"paths={self.paths}, in_paths={self.in_paths}, stride={self.stride}, "
-                f"padding={self.padding}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, "
+            f"kernel_size={self.kernel_size}, "
+            f"paths={self.paths}, in_paths={self.in_paths}, stride={self.stride}, "
+            f"padding={self.padding}"
+        )
 
 
 class PathLinear(nn.Module):
@@ -153,8 +171,8 @@ class PathLinear(nn.Module):
         _check_split(in_features, paths, "in_features")
         self.in_features, self.out_features, self.paths = in_features, out_features, paths
         fo, fi = out_features // paths, in_features // paths
-        self.weight = nn.Parameter(torch.empty(paths, fo, fi))   # [K, F_out/K, F_in/K]
-        self.bias = nn.Parameter(torch.empty(paths, fo))         # [K, F_out/K]
+        self.weight = nn.Parameter(torch.empty(paths, fo, fi))  # [K, F_out/K, F_in/K]
+        self.bias = nn.Parameter(torch.empty(paths, fo))  # [K, F_out/K]
         self._views = _Views()
         self.reset_parameters()
 
@@ -186,7 +204,7 @@ class PathLinear(nn.Module):
 
     def forward(self, x: torch.Tensor, path: int) -> torch.Tensor:
         w, b = self._views.get(self.weight, self.bias, (path,))
-        y = F.linear(x, w, b)                                         # [n, F_out/K]
+        y = F.linear(x, w, b)  # [n, F_out/K]
         if cost.counting():
             cost.report(self.path_macs())
         return y
@@ -195,10 +213,10 @@ class PathLinear(nn.Module):
         """Every path on every sample, each on its own input block: x [B, F_in] ->
         [B, F_out]. The dense form of the layer (one batched product, no zero blocks)."""
         b = len(x)
-        xs = x.reshape(b, self.paths, -1).transpose(0, 1)              # [K, B, F_in/K]
+        xs = x.reshape(b, self.paths, -1).transpose(0, 1)  # [K, B, F_in/K]
         y = torch.baddbmm(self.bias[:, None, :], xs, self.weight.transpose(1, 2))
         cost.report(self.paths * self.path_macs())
-        return y.transpose(0, 1).reshape(b, self.out_features)        # [B, F_out]
+        return y.transpose(0, 1).reshape(b, self.out_features)  # [B, F_out]
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # a checkpoint of the wide layout loads as its diagonal blocks; the other blocks
@@ -207,5 +225,7 @@ class PathLinear(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"paths={self.paths}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"paths={self.paths}"
+        )

@@ -1,18 +1,21 @@
 """Which implementation runs an op: the PyTorch reference or the CuPy kernels.
 
-Used by every op in ``condcomp_lib.ops``. The kernels are off unless asked for, so that a book
-run is the same everywhere by default: ``backend="auto"`` takes the kernel path only when
+Used by every op in ``condcomp_lib.ops``. The kernels are off unless asked for, so that a
+book run is the same everywhere by default: ``backend="auto"`` takes the kernel path only
+when
 
 * kernels were switched on (``use_kernels(True)`` or the environment variable
   ``CONDCOMP_KERNELS=1``), and
 * the tensor lives on a CUDA device, and
 * CuPy imports and sees a GPU, and
-* the kernels are compiled for the tensor's dtype (float32, float64, bfloat16; not float16).
+* the kernels are compiled for the tensor's dtype (float32, float64, bfloat16; not
+  float16).
 
-``backend="reference"`` and ``backend="kernel"`` force one path (tests and benchmarks); forcing
-the kernel where it cannot run is an error rather than a silent fallback. The rule itself is
-:func:`decide`, a plain function of the facts, so it is tested on machines without a GPU.
-"""
+``backend="reference"`` and ``backend="kernel"`` force one path (tests and benchmarks);
+forcing the kernel where it cannot run is an error rather than a silent fallback. The rule
+itself is :func:`decide`, a plain function of the facts, so it is tested on machines
+without a GPU."""
+
 from __future__ import annotations
 
 import functools
@@ -23,7 +26,12 @@ import torch
 from .checks import check_backend
 from .kernel_args import KERNEL_DTYPES
 
-_enabled = os.environ.get("CONDCOMP_KERNELS", "0").strip() not in ("", "0", "false", "False")
+_enabled = os.environ.get("CONDCOMP_KERNELS", "0").strip() not in (
+    "",
+    "0",
+    "false",
+    "False",
+)
 
 
 def use_kernels(flag: bool = True) -> None:
@@ -51,8 +59,15 @@ def cupy_status() -> str | None:
     return None
 
 
-def decide(backend: str, *, device: torch.device, dtype: torch.dtype, enabled: bool,
-           cupy_reason: str | None, kernel_dtypes=KERNEL_DTYPES) -> str:
+def decide(
+    backend: str,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+    enabled: bool,
+    cupy_reason: str | None,
+    kernel_dtypes=KERNEL_DTYPES,
+) -> str:
     """'reference' or 'kernel': the dispatch rule, as a plain function of the facts.
 
     ``kernel_dtypes`` are the dtypes the op's kernels are compiled for (None: the op's GPU
@@ -67,15 +82,19 @@ def decide(backend: str, *, device: torch.device, dtype: torch.dtype, enabled: b
     supported = not needs_cupy or dtype in kernel_dtypes
     if backend == "kernel":
         if not is_cuda:
-            raise ValueError(f"backend='kernel' needs CUDA tensors, but x is on {device}; "
-                             f"use backend='reference' or 'auto' on a CPU")
+            raise ValueError(
+                f"backend='kernel' needs CUDA tensors, but x is on {device}; "
+                f"use backend='reference' or 'auto' on a CPU"
+            )
         if needs_cupy and cupy_reason is not None:
             raise RuntimeError(f"backend='kernel' cannot run: {cupy_reason}")
         if not supported:
             names = ", ".join(str(d).replace("torch.", "") for d in kernel_dtypes)
-            raise TypeError(f"backend='kernel' has no {str(dtype).replace('torch.', '')} "
-                            f"kernel (it has {names}); cast the inputs, or use "
-                            f"backend='auto', which falls back to the reference")
+            raise TypeError(
+                f"backend='kernel' has no {str(dtype).replace('torch.', '')} "
+                f"kernel (it has {names}); cast the inputs, or use "
+                f"backend='auto', which falls back to the reference"
+            )
         return "kernel"
     usable = enabled and is_cuda and supported and (not needs_cupy or cupy_reason is None)
     return "kernel" if usable else "reference"
@@ -83,7 +102,16 @@ def decide(backend: str, *, device: torch.device, dtype: torch.dtype, enabled: b
 
 def choose(backend: str, x: torch.Tensor, kernel_dtypes=KERNEL_DTYPES) -> str:
     """'reference' or 'kernel' for an op on tensor ``x`` (see :func:`decide`)."""
-    reason = cupy_status() if (x.is_cuda and backend != "reference"
-                               and kernel_dtypes is not None) else None
-    return decide(backend, device=x.device, dtype=x.dtype, enabled=_enabled,
-                  cupy_reason=reason, kernel_dtypes=kernel_dtypes)
+    reason = (
+        cupy_status()
+        if (x.is_cuda and backend != "reference" and kernel_dtypes is not None)
+        else None
+    )
+    return decide(
+        backend,
+        device=x.device,
+        dtype=x.dtype,
+        enabled=_enabled,
+        cupy_reason=reason,
+        kernel_dtypes=kernel_dtypes,
+    )

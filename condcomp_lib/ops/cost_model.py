@@ -18,27 +18,37 @@ run below the machine's best rate; near the crossing the two take about the same
 anyway. The benchmark checks the choice over a grid of active fractions and batch sizes
 against both paths measured, and reports the worst case. The choice never changes a
 result, only the time: both paths compute the same numbers."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 # Measured on the book's 2-thread CPU (float32) by benchmarks/bench_ops.py, "cost model".
-CALL_S = 10e-6             # one small operator call in a routed path's bookkeeping
-CONV_CALL_S = 80e-6        # what one convolution call costs beyond its MACs (oneDNN)
-MACS_PER_S = 50e9          # a large matrix product or convolution (the dense path)
-ROUTED_MACS_PER_S = 35e9   # the routed path's smaller products and convolutions
-BYTES_PER_S = 20e9         # a copy (gather, scatter, mask) or a weight read, in cache
+CALL_S = 10e-6  # one small operator call in a routed path's bookkeeping
+CONV_CALL_S = 80e-6  # what one convolution call costs beyond its MACs (oneDNN)
+MACS_PER_S = 50e9  # a large matrix product or convolution (the dense path)
+ROUTED_MACS_PER_S = 35e9  # the routed path's smaller products and convolutions
+BYTES_PER_S = 20e9  # a copy (gather, scatter, mask) or a weight read, in cache
 MARGIN = 0.8
 # reading the route (a reduction and a sync, two calls) must cost under 5% of the dense
 # path, else the dense path is taken unread
 READ_ROUTE_S = 2 * CALL_S / 0.05
 
 
-def seconds(macs: float, bytes_moved: float = 0.0, calls: float = 0.0,
-            macs_per_s: float = MACS_PER_S, convs: int = 0) -> float:
+def seconds(
+    macs: float,
+    bytes_moved: float = 0.0,
+    calls: float = 0.0,
+    macs_per_s: float = MACS_PER_S,
+    convs: int = 0,
+) -> float:
     """The modelled time of a path."""
-    return macs / macs_per_s + bytes_moved / BYTES_PER_S + calls * CALL_S + \
-        convs * CONV_CALL_S
+    return (
+        macs / macs_per_s
+        + bytes_moved / BYTES_PER_S
+        + calls * CALL_S
+        + convs * CONV_CALL_S
+    )
 
 
 def worth_reading(dense: float) -> bool:
@@ -61,17 +71,28 @@ def routed_pays(routed: float, dense: float) -> bool:
 # route (a reduction and a sync) would cost more than 5% of it, they take the dense path
 # without reading the route.
 
-def linear_seconds(batch: int, f_in: int, f_out: int, itemsize: int, share: float,
-                   blocks_on: float, gathered_bytes: float,
-                   pairs: bool) -> tuple[float, float]:
+
+def linear_seconds(
+    batch: int,
+    f_in: int,
+    f_out: int,
+    itemsize: int,
+    share: float,
+    blocks_on: float,
+    gathered_bytes: float,
+    pairs: bool,
+) -> tuple[float, float]:
     """(routed, dense) seconds of ``routed_linear``. ``blocks_on``: active (sample,
     block) items (at batch 1, at most the runs of blocks read as views);
     ``gathered_bytes``: the inputs they read; ``pairs``: with in_route."""
-    weight, x, out = f_in * f_out * itemsize, batch * f_in * itemsize, \
-        batch * f_out * itemsize
+    weight, x, out = (
+        f_in * f_out * itemsize,
+        batch * f_in * itemsize,
+        batch * f_out * itemsize,
+    )
     macs = batch * f_in * f_out
     dense = seconds(macs, weight + x + 3 * out, 4 if pairs else 3)
-    if batch == 1:       # views of the active rows: the weight bytes read are the cost
+    if batch == 1:  # views of the active rows: the weight bytes read are the cost
         calls = 4 + 2 * blocks_on * (1 + pairs)
         return seconds(share * macs, share * weight + 3 * out, calls), dense
     calls, moved = (26, 3 * weight) if pairs else (16, weight)
@@ -79,9 +100,16 @@ def linear_seconds(batch: int, f_in: int, f_out: int, itemsize: int, share: floa
     return seconds(share * macs, moved, calls, ROUTED_MACS_PER_S), dense
 
 
-def conv_seconds(dense_macs: float, in_bytes: float, out_bytes: float, share: float,
-                 gathered_bytes: float, groups_used: int, tiles: bool,
-                 fast: bool) -> tuple[float, float]:
+def conv_seconds(
+    dense_macs: float,
+    in_bytes: float,
+    out_bytes: float,
+    share: float,
+    gathered_bytes: float,
+    groups_used: int,
+    tiles: bool,
+    fast: bool,
+) -> tuple[float, float]:
     """(routed, dense) seconds of ``routed_conv2d``. The routed path gathers its input
     (read and write), writes the output once (channel groups) or zeroes it and scatters
     (tiles); ``fast`` is False where the reference path runs (with ``in_route``)."""
@@ -92,12 +120,18 @@ def conv_seconds(dense_macs: float, in_bytes: float, out_bytes: float, share: fl
         calls, written = 14 + 3 * groups_used, (1 + 2 * share) * out_bytes
     if not fast:
         calls += 4 * groups_used
-    routed = seconds(share * dense_macs, 2 * gathered_bytes + written, calls,
-                     ROUTED_MACS_PER_S, convs=groups_used)
+    routed = seconds(
+        share * dense_macs,
+        2 * gathered_bytes + written,
+        calls,
+        ROUTED_MACS_PER_S,
+        convs=groups_used,
+    )
     return routed, dense
 
 
 # ------------------------------------------------------------------ a dispatched block
+
 
 @dataclass(frozen=True)
 class BlockCost:
@@ -105,6 +139,7 @@ class BlockCost:
     alternative (the wide block with its off outputs zeroed); ``*_calls`` count operator
     calls per batch, ``bytes_per_sample`` what a gather (or a scatter) of one sample
     moves."""
+
     path_macs: float
     path_calls: int
     dense_macs: float
@@ -120,6 +155,9 @@ def dispatch_pays(batch: int, used: int, cost: BlockCost) -> bool:
     arithmetic than the wide block, so it always pays."""
     if used <= 1:
         return True
-    buckets = seconds(batch * cost.path_macs, 2 * batch * cost.bytes_per_sample,
-                      used * (cost.path_calls + 1) + 2)
+    buckets = seconds(
+        batch * cost.path_macs,
+        2 * batch * cost.bytes_per_sample,
+        used * (cost.path_calls + 1) + 2,
+    )
     return routed_pays(buckets, seconds(batch * cost.dense_macs, 0, cost.dense_calls))

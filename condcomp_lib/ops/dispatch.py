@@ -28,6 +28,7 @@ tests.
     d = Dispatch(route, n_routes=4)          # route long [B], values in 0..3
     y = d.run(x, [path0, path1, path2, path3])
 """
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -45,21 +46,28 @@ def check_route_index(route, n_routes: int) -> None:
     if not isinstance(n_routes, int) or isinstance(n_routes, bool) or n_routes < 1:
         raise ValueError(f"n_routes must be a positive int, got {n_routes!r}")
     if not isinstance(route, torch.Tensor):
-        raise ValueError(f"route must be a torch.Tensor of route indices [B], "
-                         f"got {type(route).__name__}")
+        raise ValueError(
+            f"route must be a torch.Tensor of route indices [B], "
+            f"got {type(route).__name__}"
+        )
     if route.dtype not in INTEGER_DTYPES:
-        raise ValueError(f"route must hold integer route indices (torch.long), got "
-                         f"{route.dtype}; a boolean mask [B, G] belongs to routed_conv2d")
+        raise ValueError(
+            f"route must hold integer route indices (torch.long), got "
+            f"{route.dtype}; a boolean mask [B, G] belongs to routed_conv2d"
+        )
     if route.dim() != 1:
-        raise ValueError(f"route must be 1-D [B] (one route index per sample), got shape "
-                         f"{tuple(route.shape)}")
+        raise ValueError(
+            f"route must be 1-D [B] (one route index per sample), got shape "
+            f"{tuple(route.shape)}"
+        )
 
 
 def _check_bounds(lo: int, hi: int, n_routes: int) -> None:
     if lo < 0 or hi >= n_routes:
         bad = lo if lo < 0 else hi
-        raise ValueError(f"route holds index {bad}, outside 0..{n_routes - 1} "
-                         f"(n_routes={n_routes})")
+        raise ValueError(
+            f"route holds index {bad}, outside 0..{n_routes - 1} (n_routes={n_routes})"
+        )
 
 
 def check_range(route: torch.Tensor, n_routes: int) -> None:
@@ -79,21 +87,21 @@ class Dispatch:
     def __init__(self, route: torch.Tensor, n_routes: int):
         check_route_index(route, n_routes)
         self._route, self.n_routes, self.batch = route, n_routes, len(route)
-        if self.batch == 1:             # one sample, one bucket: no sort, no copies
+        if self.batch == 1:  # one sample, one bucket: no sort, no copies
             self._one(int(route), n_routes)
             return
         if self.batch == 0:
             self.sizes = [0] * n_routes
         else:
             check_range(route, n_routes)
-            self.sizes = torch.bincount(route, minlength=n_routes).tolist()   # [K]
+            self.sizes = torch.bincount(route, minlength=n_routes).tolist()  # [K]
         self.used = [r for r, n in enumerate(self.sizes) if n]
         # one bucket holds everyone: the identity order, nothing to gather or scatter
         self.single = len(self.used) <= 1
         self.bucket_rows: list[torch.Tensor | None] = [None] * n_routes
         self.order = None
         if not self.single:
-            self.order = torch.argsort(route, stable=True)                  # [B]
+            self.order = torch.argsort(route, stable=True)  # [B]
             for r, rows in enumerate(self.order.split(self.sizes)):
                 if self.sizes[r]:
                     self.bucket_rows[r] = rows
@@ -114,8 +122,9 @@ class Dispatch:
         arithmetic."""
         check_route_index(route, n_routes)
         if len(route) != self.batch:
-            raise ValueError(f"route has {len(route)} entries but the batch has "
-                             f"{self.batch}")
+            raise ValueError(
+                f"route has {len(route)} entries but the batch has {self.batch}"
+            )
         if self.batch != 1:
             check_range(route, n_routes)
             return Dispatch(self._route * n_routes + route, self.n_routes * n_routes)
@@ -123,7 +132,7 @@ class Dispatch:
         _check_bounds(q, q, n_routes)
         pair = Dispatch.__new__(Dispatch)
         pair._one(self.used[0] * n_routes + q, self.n_routes * n_routes)
-        pair._route = None                              # made when asked for
+        pair._route = None  # made when asked for
         pair._device = route.device
         return pair
 
@@ -138,8 +147,10 @@ class Dispatch:
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
         if x.shape[0] != self.batch:
-            raise ValueError(f"{name} has {x.shape[0]} samples but route has "
-                             f"{self.batch} entries (one route index per sample)")
+            raise ValueError(
+                f"{name} has {x.shape[0]} samples but route has "
+                f"{self.batch} entries (one route index per sample)"
+            )
 
     # ------------------------------------------------------------------ the two halves
 
@@ -157,14 +168,16 @@ class Dispatch:
         with y_r [n_r, ...] (or None: zeros) for every used route. Returns [B, ...]."""
         ys = list(ys)
         if [r for r, _ in ys] != self.used:
-            raise ValueError(f"combine needs the results of routes {self.used} in that "
-                             f"order, got routes {[r for r, _ in ys]}")
+            raise ValueError(
+                f"combine needs the results of routes {self.used} in that "
+                f"order, got routes {[r for r, _ in ys]}"
+            )
         like = next((y for _, y in ys if y is not None), None)
         if like is None:
             raise ValueError("every route's result is None: nothing to combine")
         if self.single:
             return ys[0][1]
-        out = like.new_empty(self.batch, *like.shape[1:])                  # [B, ...]
+        out = like.new_empty(self.batch, *like.shape[1:])  # [B, ...]
         for r, y in ys:
             if y is None:
                 out.index_fill_(0, self.bucket_rows[r], 0)
@@ -174,9 +187,15 @@ class Dispatch:
 
     # ------------------------------------------------------------------ running a block
 
-    def run(self, x: torch.Tensor, paths: Sequence[Callable | None], *,
-            dense: Callable | None = None, cost: BlockCost | None = None,
-            strategy: str = "auto") -> torch.Tensor:
+    def run(
+        self,
+        x: torch.Tensor,
+        paths: Sequence[Callable | None],
+        *,
+        dense: Callable | None = None,
+        cost: BlockCost | None = None,
+        strategy: str = "auto",
+    ) -> torch.Tensor:
         """Each sample through its route's sub-network ``paths[route]``: [B, ...].
 
         ``paths`` holds one callable (or None: that route computes nothing, zeros) per
@@ -187,27 +206,36 @@ class Dispatch:
         dispatches when either is missing. The choice never changes the result, only the
         time."""
         if len(paths) != self.n_routes:
-            raise ValueError(f"paths has {len(paths)} entries but n_routes is "
-                             f"{self.n_routes}: give one sub-network (or None) per route")
+            raise ValueError(
+                f"paths has {len(paths)} entries but n_routes is "
+                f"{self.n_routes}: give one sub-network (or None) per route"
+            )
         if strategy not in ("auto", "buckets", "dense"):
-            raise ValueError(f"strategy must be 'auto', 'buckets' or 'dense', "
-                             f"got {strategy!r}")
+            raise ValueError(
+                f"strategy must be 'auto', 'buckets' or 'dense', got {strategy!r}"
+            )
         if strategy == "dense" and dense is None:
             raise ValueError("strategy='dense' needs the dense alternative: pass dense=")
         self._check_x(x)
         if not self.used:
             raise ValueError("route is empty: there is no sample to run")
-        if self.single and strategy != "dense":     # one bucket: its path on x itself
+        if self.single and strategy != "dense":  # one bucket: its path on x itself
             path = paths[self.used[0]]
             return self._zeros(x, paths) if path is None else path(x)
-        if strategy == "auto" and dense is not None and cost is not None \
-                and not dispatch_pays(self.batch, len(self.used), cost):
+        if (
+            strategy == "auto"
+            and dense is not None
+            and cost is not None
+            and not dispatch_pays(self.batch, len(self.used), cost)
+        ):
             strategy = "dense"
         if strategy == "dense":
             return dense(x)
-        results = [(r, None if paths[r] is None else self._call(paths[r], r, xs))
-                   for r, xs in self.split(x)]
-        if all(y is None for _, y in results):     # nobody computes: zeros
+        results = [
+            (r, None if paths[r] is None else self._call(paths[r], r, xs))
+            for r, xs in self.split(x)
+        ]
+        if all(y is None for _, y in results):  # nobody computes: zeros
             return self._zeros(x, paths)
         return self.combine(results)
 
@@ -228,13 +256,14 @@ class Dispatch:
         empty = probe(x[:0])
         return empty.new_zeros(self.batch, *empty.shape[1:])
 
-    def reference(self, x: torch.Tensor,
-                  paths: Sequence[Callable | None]) -> torch.Tensor:
+    def reference(
+        self, x: torch.Tensor, paths: Sequence[Callable | None]
+    ) -> torch.Tensor:
         """Dense, then keep each sample's own: every path runs on the whole batch and row
         b of the result is row b of path ``route[b]``'s output (zeros for a None path). K
         times the work; the ground truth that :meth:`run` must equal."""
         self._check_x(x)
-        ys = [None if p is None else p(x) for p in paths]                   # K x [B, ...]
+        ys = [None if p is None else p(x) for p in paths]  # K x [B, ...]
         like = next((y for y in ys if y is not None), None)
         if like is None:
             raise ValueError("every path is None: the output's shape is unknown")
@@ -246,5 +275,6 @@ class Dispatch:
         return out
 
     def __repr__(self) -> str:
-        return (f"Dispatch(batch={self.batch}, n_routes={self.n_routes}, "
-                f"sizes={self.sizes})")
+        return (
+            f"Dispatch(batch={self.batch}, n_routes={self.n_routes}, sizes={self.sizes})"
+        )

@@ -23,6 +23,7 @@ page faults and a memset, so bytes written count as much as MACs):
 Backward walks the same items: one gather of the output gradient, the convolution's
 backward per group, one scatter of the input gradient.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ def supports(g: Geometry, in_route) -> bool:
 class Items:
     """The active (group, sample[, tile]) items, grouped by output group: ``b``, ``ty``,
     ``tx`` [n] (tiles zero for channel routing) and ``counts[j]`` items in group j."""
+
     j: torch.Tensor
     b: torch.Tensor
     ty: torch.Tensor
@@ -54,7 +56,7 @@ class Items:
 def items(route: torch.Tensor, g: Geometry) -> Items:
     """List the active items of ``route`` [B, G] or [B, G, Th, Tw], group by group."""
     if g.spatial:
-        j, b, ty, tx = route.transpose(0, 1).nonzero(as_tuple=True)   # sorted by group
+        j, b, ty, tx = route.transpose(0, 1).nonzero(as_tuple=True)  # sorted by group
     else:
         j, b = route.t().nonzero(as_tuple=True)
         ty = tx = None
@@ -63,6 +65,7 @@ def items(route: torch.Tensor, g: Geometry) -> Items:
 
 
 # ------------------------------------------------------------------ channel routing
+
 
 def _rows(it: Items, g: Geometry) -> torch.Tensor:
     """Row of each item in the output viewed as [B * G, C_out/G * H_out * W_out]."""
@@ -79,8 +82,9 @@ def _group_slices(weight, bias, g: Geometry, j: int):
 CHANNELS_LAST_MAX_KERNEL = 3
 
 
-def _gather_rows(t: torch.Tensor, rows: torch.Tensor,
-                 channels_last: bool) -> torch.Tensor:
+def _gather_rows(
+    t: torch.Tensor, rows: torch.Tensor, channels_last: bool
+) -> torch.Tensor:
     """t[rows] for t [N, C, H, W], in channels-last memory when asked: gathering from the
     NHWC view makes the layout in the same single copy."""
     if not channels_last:
@@ -94,17 +98,17 @@ def _channels_last(g: Geometry) -> bool:
 
 def _channel_forward(x, weight, bias, route, g: Geometry) -> torch.Tensor:
     it = items(route, g)
-    xs = _gather_rows(x, it.b, _channels_last(g))             # [n, C_in, H, W], by group
+    xs = _gather_rows(x, it.b, _channels_last(g))  # [n, C_in, H, W], by group
     out = x.new_empty(g.batch * g.groups, g.group_out, *g.out_hw)
     on = _rows(it, g)
-    off = (~route).flatten().nonzero().flatten()                 # rows of the groups off
+    off = (~route).flatten().nonzero().flatten()  # rows of the groups off
     out.index_fill_(0, off, 0)
     start = 0
-    for j, n in enumerate(it.counts):                            # one convolution a group
+    for j, n in enumerate(it.counts):  # one convolution a group
         if n:
             _, w, b = _group_slices(weight, bias, g, j)
-            y = F.conv2d(xs[start:start + n], w, b, g.stride, g.padding)
-            out.index_copy_(0, on[start:start + n], y.contiguous())   # NCHW rows
+            y = F.conv2d(xs[start : start + n], w, b, g.stride, g.padding)
+            out.index_copy_(0, on[start : start + n], y.contiguous())  # NCHW rows
             start += n
     return out.view(g.batch, g.c_out, *g.out_hw)
 
@@ -124,8 +128,18 @@ def _per_group_backward(gys, xs, weight, bias, it: Items, g: Geometry, padding, 
         rows, w, b = _group_slices(weight, bias, g, j)
         part = slice(start, start + n)
         gx_j, gw_j, gb_j = torch.ops.aten.convolution_backward(
-            gys[part], xs[part], w, [w.shape[0]] if b is not None else None,
-            list(g.stride), list(padding), [1, 1], False, [0, 0], 1, list(needs))
+            gys[part],
+            xs[part],
+            w,
+            [w.shape[0]] if b is not None else None,
+            list(g.stride),
+            list(padding),
+            [1, 1],
+            False,
+            [0, 0],
+            1,
+            list(needs),
+        )
         if need_x:
             gxs[part] = gx_j
         if need_w:
@@ -142,16 +156,18 @@ def _channel_backward(grad_out, x, weight, bias, route, g: Geometry, needs):
     # the convolution's backward is the faster on NCHW, whatever the kernel (measured)
     xs = x.index_select(0, it.b)
     gys = grad_out.reshape(g.batch * g.groups, g.group_out, *g.out_hw).index_select(
-        0, _rows(it, g))                                         # [n, C_out/G, H', W']
+        0, _rows(it, g)
+    )  # [n, C_out/G, H', W']
     gxs, gw, gb = _per_group_backward(gys, xs, weight, bias, it, g, g.padding, needs)
     gx = None
-    if needs[0]:             # a sample in several groups sums their gradients
+    if needs[0]:  # a sample in several groups sums their gradients
         gx = torch.zeros_like(x, memory_format=torch.contiguous_format)
         gx.index_add_(0, it.b, gxs)
     return gx, gw, gb
 
 
 # ------------------------------------------------------------------ spatial tiles
+
 
 def _windows(it: Items, g: Geometry):
     """For each item, the input rows and columns its tile reads (with halo), clamped into
@@ -160,8 +176,8 @@ def _windows(it: Items, g: Geometry):
     (ph, pw), (th, tw), (sh, sw) = g.patch, g.tile, g.stride
     (pad_h, pad_w), (h, w) = g.padding, g.in_hw
     dev = it.b.device
-    r = it.ty[:, None] * (th * sh) - pad_h + torch.arange(ph, device=dev)   # [n, ph]
-    c = it.tx[:, None] * (tw * sw) - pad_w + torch.arange(pw, device=dev)   # [n, pw]
+    r = it.ty[:, None] * (th * sh) - pad_h + torch.arange(ph, device=dev)  # [n, ph]
+    c = it.tx[:, None] * (tw * sw) - pad_w + torch.arange(pw, device=dev)  # [n, pw]
     inside = ((r >= 0) & (r < h))[:, :, None] & ((c >= 0) & (c < w))[:, None, :]
     return r.clamp(0, h - 1), c.clamp(0, w - 1), inside[:, None]
 
@@ -169,7 +185,7 @@ def _windows(it: Items, g: Geometry):
 def _gather_tiles(x, it: Items, g: Geometry):
     """The tile stack [n, C_in, ph, pw]: one advanced-indexing gather from x itself."""
     r, c, inside = _windows(it, g)
-    stack = x[it.b[:, None, None], :, r[:, :, None], c[:, None, :]]   # [n, ph, pw, C_in]
+    stack = x[it.b[:, None, None], :, r[:, :, None], c[:, None, :]]  # [n, ph, pw, C_in]
     return stack.permute(0, 3, 1, 2).mul(inside), (r, c, inside)
 
 
@@ -190,18 +206,24 @@ def _spatial_forward(x, weight, bias, route, g: Geometry) -> torch.Tensor:
     channel, and the scatter is several times faster. Its values and shape are the NCHW
     result's."""
     it = items(route, g)
-    out = torch.empty(g.batch, g.c_out, *g.out_hw, dtype=x.dtype, device=x.device,
-                      memory_format=torch.channels_last).zero_()
+    out = torch.empty(
+        g.batch,
+        g.c_out,
+        *g.out_hw,
+        dtype=x.dtype,
+        device=x.device,
+        memory_format=torch.channels_last,
+    ).zero_()
     if not it.j.numel():
         return out
-    stack, _ = _gather_tiles(x, it, g)                           # [n, C_in, ph, pw]
+    stack, _ = _gather_tiles(x, it, g)  # [n, C_in, ph, pw]
     ys, start = [], 0
     for j, n in enumerate(it.counts):
         if n:
             _, w, b = _group_slices(weight, bias, g, j)
-            ys.append(F.conv2d(stack[start:start + n], w, b, g.stride))   # no padding
+            ys.append(F.conv2d(stack[start : start + n], w, b, g.stride))  # no padding
             start += n
-    y = ys[0] if len(ys) == 1 else torch.cat(ys)                 # [n, C_out/G, th, tw]
+    y = ys[0] if len(ys) == 1 else torch.cat(ys)  # [n, C_out/G, th, tw]
     _tile_view(out, g).index_put_((it.b, it.j, it.ty, it.tx), y)
     return out
 
@@ -210,23 +232,28 @@ def _spatial_backward(grad_out, x, weight, bias, route, g: Geometry, needs):
     needs = (needs[0], needs[1], needs[2] and bias is not None)
     it = items(route, g)
     if not it.j.numel():
-        return (torch.zeros_like(x, memory_format=torch.contiguous_format)
-                if needs[0] else None,
-                torch.zeros_like(weight) if needs[1] else None,
-                torch.zeros_like(bias) if needs[2] else None)
+        return (
+            torch.zeros_like(x, memory_format=torch.contiguous_format)
+            if needs[0]
+            else None,
+            torch.zeros_like(weight) if needs[1] else None,
+            torch.zeros_like(bias) if needs[2] else None,
+        )
     stack, (r, c, inside) = _gather_tiles(x, it, g)
-    gys = _tile_view(grad_out, g)[it.b, it.j, it.ty, it.tx]      # [n, C_out/G, th, tw]
+    gys = _tile_view(grad_out, g)[it.b, it.j, it.ty, it.tx]  # [n, C_out/G, th, tw]
     gstack, gw, gb = _per_group_backward(gys, stack, weight, bias, it, g, (0, 0), needs)
     gx = None
-    if needs[0]:             # halos overlap and border pixels were clamped: sum, masked
+    if needs[0]:  # halos overlap and border pixels were clamped: sum, masked
         gx = torch.zeros_like(x, memory_format=torch.contiguous_format)
-        vals = (gstack * inside).permute(0, 2, 3, 1)             # [n, ph, pw, C_in]
-        gx.permute(0, 2, 3, 1).index_put_(                      # a view [B, H, W, C_in]
-            (it.b[:, None, None], r[:, :, None], c[:, None, :]), vals, accumulate=True)
+        vals = (gstack * inside).permute(0, 2, 3, 1)  # [n, ph, pw, C_in]
+        gx.permute(0, 2, 3, 1).index_put_(  # a view [B, H, W, C_in]
+            (it.b[:, None, None], r[:, :, None], c[:, None, :]), vals, accumulate=True
+        )
     return gx, gw, gb
 
 
 # ------------------------------------------------------------------ the two passes
+
 
 def forward(x, weight, bias, route, in_route, g: Geometry) -> torch.Tensor:
     """y [B, C_out, H_out, W_out]: the convolution where ``route`` is on, zeros
@@ -243,8 +270,18 @@ def backward(grad_out, x, weight, bias, route, in_route, g: Geometry, needs=(Tru
     if all_on(route, in_route):
         need_b = needs[2] and bias is not None
         return torch.ops.aten.convolution_backward(
-            grad_out, x, weight, [g.c_out] if bias is not None else None, list(g.stride),
-            list(g.padding), [1, 1], False, [0, 0], 1, [needs[0], needs[1], need_b])
+            grad_out,
+            x,
+            weight,
+            [g.c_out] if bias is not None else None,
+            list(g.stride),
+            list(g.padding),
+            [1, 1],
+            False,
+            [0, 0],
+            1,
+            [needs[0], needs[1], need_b],
+        )
     if g.spatial:
         return _spatial_backward(grad_out, x, weight, bias, route, g, needs)
     return _channel_backward(grad_out, x, weight, bias, route, g, needs)

@@ -1,25 +1,26 @@
 """Routed convolution in plain PyTorch: the ground truth, and the CPU path.
 
-Used through :func:`condcomp_lib.ops.routed_conv2d` by CIGT (chapter 4), Bengio et al.'s block
-policies, Olah's activity specialization and early exit.
+Used through :func:`condcomp_lib.ops.routed_conv2d` by CIGT (chapter 4), Bengio et al.'s
+block policies, Olah's activity specialization and early exit.
 
 It must *realize* the savings, not compute everything and mask: for every output group it
 gathers the samples (and tiles) that are on, runs one ordinary convolution on that compact
-stack with the group's slice of the weight, and scatters the result into a zero output. On a
-CPU a few large convolutions beat many small ones, so the work is cut into as few *units* as
-the routing allows:
+stack with the group's slice of the weight, and scatters the result into a zero output. On
+a CPU a few large convolutions beat many small ones, so the work is cut into as few
+*units* as the routing allows:
 
 * channel routing: one unit per output group (G convolutions, whatever the batch);
-* with ``in_route``: one unit per (output group, pattern of active input groups). In a trellis
-  every sample has exactly one input group on, so this is one unit per (input group, output
-  group) pair. When the patterns are so many that this would exceed G_in * G units, the work is
-  cut by pairs instead and the pair results are summed (``accumulate``);
-* spatial tiles: each unit gathers its tiles with their halo ((th-1)*stride + k input pixels a
-  side) from the padded input, and convolves the stack with padding 0.
+* with ``in_route``: one unit per (output group, pattern of active input groups). In a
+  trellis every sample has exactly one input group on, so this is one unit per (input
+  group, output group) pair. When the patterns are so many that this would exceed G_in * G
+  units, the work is cut by pairs instead and the pair results are summed
+  (``accumulate``);
+* spatial tiles: each unit gathers its tiles with their halo ((th-1)*stride + k input
+  pixels a side) from the padded input, and convolves the stack with padding 0.
 
-The backward pass walks the same units and calls PyTorch's convolution backward on each, so
-gradients flow through active items only.
-"""
+The backward pass walks the same units and calls PyTorch's convolution backward on each,
+so gradients flow through active items only."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,8 +33,10 @@ from .checks import Geometry
 
 @dataclass
 class Unit:
-    """One dense convolution: output group ``j`` for the items (b, ty, tx) it lists, reading the
-    input channels ``chans`` (None: all; empty: none, the output is the bias alone)."""
+    """One dense convolution: output group ``j`` for the items (b, ty, tx) it lists,
+    reading the input channels ``chans`` (None: all; empty: none, the output is the bias
+    alone)."""
+
     j: int
     b: torch.Tensor
     ty: torch.Tensor
@@ -41,7 +44,7 @@ class Unit:
     chans: torch.Tensor | None
     with_bias: bool
     accumulate: bool
-    everyone: bool   # channel routing, and every sample of the batch is in this unit
+    everyone: bool  # channel routing, and every sample of the batch is in this unit
 
 
 def all_on(route: torch.Tensor, in_route: torch.Tensor | None) -> bool:
@@ -50,18 +53,29 @@ def all_on(route: torch.Tensor, in_route: torch.Tensor | None) -> bool:
 
 
 def plan(route4: torch.Tensor, in_route: torch.Tensor | None, g: Geometry) -> list[Unit]:
-    """Cut the active work of ``route4`` [B, G, Th, Tw] into units (see the module doc)."""
+    """Cut the active work of ``route4`` [B, G, Th, Tw] into units (see the module
+    doc)."""
     units: list[Unit] = []
 
-    def items(mask):                                     # mask [B, Th, Tw] -> (b, ty, tx)
+    def items(mask):  # mask [B, Th, Tw] -> (b, ty, tx)
         b, ty, tx = mask.nonzero(as_tuple=True)
         return b, ty, tx
 
     def add(j, mask, chans, with_bias, accumulate):
         b, ty, tx = items(mask)
         if len(b):
-            units.append(Unit(j, b, ty, tx, chans, with_bias, accumulate,
-                              not g.spatial and len(b) == g.batch))
+            units.append(
+                Unit(
+                    j,
+                    b,
+                    ty,
+                    tx,
+                    chans,
+                    with_bias,
+                    accumulate,
+                    not g.spatial and len(b) == g.batch,
+                )
+            )
 
     if in_route is None:
         for j in range(g.groups):
@@ -69,9 +83,11 @@ def plan(route4: torch.Tensor, in_route: torch.Tensor | None, g: Geometry) -> li
         return units
 
     chan_of = torch.arange(g.c_in, device=route4.device).view(g.in_groups, g.group_in)
-    patterns, which = torch.unique(in_route, dim=0, return_inverse=True)   # [P, G_in], [B]
-    used = torch.nn.functional.one_hot(which, len(patterns)).T.float() \
-        @ route4.flatten(2).any(2).float()                                # [P, G] samples
+    patterns, which = torch.unique(in_route, dim=0, return_inverse=True)  # [P, G_in], [B]
+    used = (
+        torch.nn.functional.one_hot(which, len(patterns)).T.float()
+        @ route4.flatten(2).any(2).float()
+    )  # [P, G] samples
     if int((used > 0).sum()) <= g.in_groups * g.groups:
         for q, pattern in enumerate(patterns):
             chans = None if bool(pattern.all()) else chan_of[pattern].flatten()
@@ -90,9 +106,11 @@ def plan(route4: torch.Tensor, in_route: torch.Tensor | None, g: Geometry) -> li
 
 # ------------------------------------------------------------------ gather and scatter
 
+
 def input_source(x: torch.Tensor, g: Geometry) -> torch.Tensor:
-    """What units gather from: x itself (channel routing), or for tiles a strided view of the
-    padded input as patches [B, Th, Tw, C_in, ph, pw] (no copy until a unit gathers)."""
+    """What units gather from: x itself (channel routing), or for tiles a strided view of
+    the padded input as patches [B, Th, Tw, C_in, ph, pw] (no copy until a unit gathers).
+    """
     if not g.spatial:
         return x
     (ph, pw), (sh, sw), (th, tw) = g.patch, g.stride, g.tile
@@ -101,7 +119,8 @@ def input_source(x: torch.Tensor, g: Geometry) -> torch.Tensor:
 
 
 def gather_input(src: torch.Tensor, u: Unit, g: Geometry) -> torch.Tensor:
-    """The unit's input stack: [n, C_sel, H, W] (channels) or [n, C_sel, ph, pw] (tiles)."""
+    """The unit's input stack: [n, C_sel, H, W] (channels) or [n, C_sel, ph, pw]
+    (tiles)."""
     if not g.spatial:
         xs = src if u.everyone else src.index_select(0, u.b)
         return xs if u.chans is None else xs.index_select(1, u.chans)
@@ -113,7 +132,9 @@ def gather_input(src: torch.Tensor, u: Unit, g: Geometry) -> torch.Tensor:
 def out_tiles(out: torch.Tensor, g: Geometry) -> torch.Tensor:
     """A view of out [B, C_out, H_out, W_out] as tiles [B, G, Th, Tw, C_out/G, th, tw]."""
     (Th, Tw), (th, tw) = g.grid, g.tile
-    return out.view(g.batch, g.groups, g.group_out, Th, th, Tw, tw).permute(0, 1, 3, 5, 2, 4, 6)
+    return out.view(g.batch, g.groups, g.group_out, Th, th, Tw, tw).permute(
+        0, 1, 3, 5, 2, 4, 6
+    )
 
 
 def out_rows(out: torch.Tensor, g: Geometry, j: int) -> torch.Tensor:
@@ -122,9 +143,12 @@ def out_rows(out: torch.Tensor, g: Geometry, j: int) -> torch.Tensor:
 
 
 def scatter_output(out: torch.Tensor, y: torch.Tensor, u: Unit, g: Geometry) -> None:
-    """Write (or add) the unit's result y [n, C_out/G, th, tw] into its place in ``out``."""
+    """Write (or add) the unit's result y [n, C_out/G, th, tw] into its place in
+    ``out``."""
     if g.spatial:
-        out_tiles(out, g)[:, u.j].index_put_((u.b, u.ty, u.tx), y, accumulate=u.accumulate)
+        out_tiles(out, g)[:, u.j].index_put_(
+            (u.b, u.ty, u.tx), y, accumulate=u.accumulate
+        )
         return
     rows, y = out_rows(out, g, u.j), y.reshape(len(u.b), -1)
     if u.everyone:
@@ -134,7 +158,8 @@ def scatter_output(out: torch.Tensor, y: torch.Tensor, u: Unit, g: Geometry) -> 
 
 
 def gather_output(grad_out: torch.Tensor, u: Unit, g: Geometry) -> torch.Tensor:
-    """The gradient of the unit's outputs, [n, C_out/G, th, tw] (inverse of scatter_output)."""
+    """The gradient of the unit's outputs, [n, C_out/G, th, tw] (inverse of
+    scatter_output)."""
     if g.spatial:
         return out_tiles(grad_out, g)[:, u.j][u.b, u.ty, u.tx]
     shape = (len(u.b), g.group_out, *g.out_hw)
@@ -144,6 +169,7 @@ def gather_output(grad_out: torch.Tensor, u: Unit, g: Geometry) -> torch.Tensor:
 
 # ------------------------------------------------------------------ the two passes
 
+
 def _slices(u: Unit, weight, bias, g: Geometry):
     rows = slice(u.j * g.group_out, (u.j + 1) * g.group_out)
     w = weight[rows] if u.chans is None else weight[rows].index_select(1, u.chans)
@@ -152,18 +178,19 @@ def _slices(u: Unit, weight, bias, g: Geometry):
 
 
 def _conv_padding(g: Geometry):
-    return (0, 0) if g.spatial else g.padding   # tiles carry their halo, so no padding
+    return (0, 0) if g.spatial else g.padding  # tiles carry their halo, so no padding
 
 
 def forward(x, weight, bias, route, in_route, g: Geometry) -> torch.Tensor:
-    """y [B, C_out, H_out, W_out]: the convolution where ``route`` is on, exact zeros elsewhere."""
+    """y [B, C_out, H_out, W_out]: the convolution where ``route`` is on, exact zeros
+    elsewhere."""
     if all_on(route, in_route):
         return F.conv2d(x, weight, bias, g.stride, g.padding)
     out = x.new_zeros(g.batch, g.c_out, *g.out_hw)
     src = input_source(x, g)
     for u in plan(route.view(g.batch, g.groups, *g.grid), in_route, g):
         rows, w, b = _slices(u, weight, bias, g)
-        if u.chans is not None and len(u.chans) == 0:          # no input read: bias only
+        if u.chans is not None and len(u.chans) == 0:  # no input read: bias only
             if b is None:
                 continue
             y = b.view(1, -1, 1, 1).expand(len(u.b), -1, *g.tile)
@@ -178,15 +205,29 @@ def backward(grad_out, x, weight, bias, route, in_route, g: Geometry, needs=(Tru
     need_x, need_w, need_b = needs[0], needs[1], needs[2] and bias is not None
     if all_on(route, in_route):
         return torch.ops.aten.convolution_backward(
-            grad_out, x, weight, [g.c_out] if bias is not None else None, list(g.stride),
-            list(g.padding), [1, 1], False, [0, 0], 1, [need_x, need_w, need_b])
+            grad_out,
+            x,
+            weight,
+            [g.c_out] if bias is not None else None,
+            list(g.stride),
+            list(g.padding),
+            [1, 1],
+            False,
+            [0, 0],
+            1,
+            [need_x, need_w, need_b],
+        )
     gw = torch.zeros_like(weight) if need_w else None
     gb = torch.zeros_like(bias) if need_b else None
     src = input_source(x.detach(), g)
-    if g.spatial:   # patch gradients [B, Th, Tw, C_in, ph, pw], summed into x by fold below
+    if (
+        g.spatial
+    ):  # patch gradients [B, Th, Tw, C_in, ph, pw], summed into x by fold below
         gcols = x.new_zeros(g.batch, *g.grid, g.c_in, *g.patch) if need_x else None
     else:
-        gx = torch.zeros_like(x, memory_format=torch.contiguous_format) if need_x else None
+        gx = (
+            torch.zeros_like(x, memory_format=torch.contiguous_format) if need_x else None
+        )
 
     for u in plan(route.view(g.batch, g.groups, *g.grid), in_route, g):
         rows, w, b = _slices(u, weight, bias, g)
@@ -197,9 +238,18 @@ def backward(grad_out, x, weight, bias, route, in_route, g: Geometry, needs=(Tru
             continue
         xs = gather_input(src, u, g)
         gxs, gws, gbs = torch.ops.aten.convolution_backward(
-            gy, xs, w, [w.shape[0]] if b is not None else None, list(g.stride),
-            list(_conv_padding(g)), [1, 1], False, [0, 0], 1,
-            [need_x, need_w, need_b and b is not None])
+            gy,
+            xs,
+            w,
+            [w.shape[0]] if b is not None else None,
+            list(g.stride),
+            list(_conv_padding(g)),
+            [1, 1],
+            False,
+            [0, 0],
+            1,
+            [need_x, need_w, need_b and b is not None],
+        )
         if need_w and u.chans is None:
             gw[rows] += gws
         elif need_w:
@@ -207,8 +257,11 @@ def backward(grad_out, x, weight, bias, route, in_route, g: Geometry, needs=(Tru
         if gbs is not None:
             gb[rows] += gbs
         if need_x and g.spatial:
-            idx = (u.b, u.ty, u.tx) if u.chans is None else \
-                (u.b[:, None], u.ty[:, None], u.tx[:, None], u.chans)
+            idx = (
+                (u.b, u.ty, u.tx)
+                if u.chans is None
+                else (u.b[:, None], u.ty[:, None], u.tx[:, None], u.chans)
+            )
             gcols.index_put_(idx, gxs, accumulate=True)
         elif need_x:
             if u.everyone and u.chans is None:
@@ -229,6 +282,10 @@ def _fold_patches(gcols: torch.Tensor, g: Geometry) -> torch.Tensor:
     (ph, pw), (Th, Tw) = g.patch, g.grid
     (h, w), (pad_h, pad_w) = g.in_hw, g.padding
     cols = gcols.permute(0, 3, 4, 5, 1, 2).reshape(g.batch, g.c_in * ph * pw, Th * Tw)
-    gxp = F.fold(cols, (h + 2 * pad_h, w + 2 * pad_w), (ph, pw),
-                 stride=(g.tile[0] * g.stride[0], g.tile[1] * g.stride[1]))
-    return gxp[:, :, pad_h:pad_h + h, pad_w:pad_w + w]
+    gxp = F.fold(
+        cols,
+        (h + 2 * pad_h, w + 2 * pad_w),
+        (ph, pw),
+        stride=(g.tile[0] * g.stride[0], g.tile[1] * g.stride[1]),
+    )
+    return gxp[:, :, pad_h : pad_h + h, pad_w : pad_w + w]

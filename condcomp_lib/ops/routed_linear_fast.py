@@ -19,6 +19,7 @@ beside it; the tests hold the two equal, value and gradient.
 ``F.grouped_mm`` takes float32 (and sizes that are multiples of four) on a CPU; elsewhere
 :func:`grouped_matmul` falls back to one product per group, the same numbers.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,8 +46,12 @@ def grouped_matmul(a: torch.Tensor, b: torch.Tensor, counts: list[int]) -> torch
         return a.new_zeros(0, b.shape[2])
     if len(a) < SMALL_GROUP_ROWS * len(used):
         return _padded_bmm(a, b, counts)
-    if a.dtype == torch.float32 and a.shape[1] % 4 == 0 and b.shape[2] % 4 == 0 \
-            and a.is_contiguous():             # what F.grouped_mm takes on a CPU
+    if (
+        a.dtype == torch.float32
+        and a.shape[1] % 4 == 0
+        and b.shape[2] % 4 == 0
+        and a.is_contiguous()
+    ):  # what F.grouped_mm takes on a CPU
         offs = torch.tensor(counts, dtype=torch.int32).cumsum(0, dtype=torch.int32)
         return F.grouped_mm(a, b, offs=offs.to(a.device))
     return grouped_matmul_reference(a, b, counts)
@@ -57,7 +62,7 @@ def grouped_matmul_reference(a, b, counts):
     parts, start = [], 0
     for g, n in enumerate(counts):
         if n:
-            parts.append(a[start:start + n] @ b[g])
+            parts.append(a[start : start + n] @ b[g])
             start += n
     return torch.cat(parts) if parts else a.new_zeros(0, b.shape[2])
 
@@ -69,13 +74,14 @@ def _padded_bmm(a, b, counts):
     pos = torch.arange(len(a), device=a.device) - (sizes.cumsum(0) - sizes)[group]
     slots = a.new_zeros(len(counts), max(counts), a.shape[1])
     slots[group, pos] = a
-    return torch.bmm(slots, b)[group, pos]                          # [n, N]
+    return torch.bmm(slots, b)[group, pos]  # [n, N]
 
 
 @dataclass
 class Items:
     """Active items grouped by ``group``: sample ``b``, input block ``i`` (0 without
     in_route), output block ``j``; ``counts`` items per group; ``rows`` = b * G + j."""
+
     b: torch.Tensor
     i: torch.Tensor
     j: torch.Tensor
@@ -87,13 +93,13 @@ def items(route: torch.Tensor, in_route: torch.Tensor | None) -> Items:
     """The active items, grouped by output block (by block pair with ``in_route``)."""
     bsz, g = route.shape
     if in_route is None:
-        j, b = route.t().nonzero(as_tuple=True)                    # sorted by block
+        j, b = route.t().nonzero(as_tuple=True)  # sorted by block
         i = torch.zeros_like(j)
         counts = torch.bincount(j, minlength=g).tolist()
     else:
         g_in = in_route.shape[1]
-        pair = route.t()[:, None, :] & in_route.t()[None, :, :]     # [G, G_in, B]
-        j, i, b = pair.nonzero(as_tuple=True)                       # sorted by (j, i)
+        pair = route.t()[:, None, :] & in_route.t()[None, :, :]  # [G, G_in, B]
+        j, i, b = pair.nonzero(as_tuple=True)  # sorted by (j, i)
         counts = torch.bincount(j * g_in + i, minlength=g * g_in).tolist()
     return Items(b, i, j, counts, b * g + j)
 
@@ -102,7 +108,7 @@ def _bias_or_zeros(x, bias, route, fo):
     """[B, G, F_out/G]: the bias where a block is on, zeros elsewhere."""
     if bias is None:
         return x.new_zeros(*route.shape, fo)
-    return bias.view(1, -1, fo) * route[:, :, None]     # a product: faster than where
+    return bias.view(1, -1, fo) * route[:, :, None]  # a product: faster than where
 
 
 def _batch1(x, weight, bias, route, in_route):
@@ -154,19 +160,19 @@ def forward(x, weight, bias, route, in_route):
     if bsz == 1:
         return _batch1(x, weight, bias, route, in_route)
     it = items(route, in_route)
-    if in_route is None:         # each (sample, block) item once: copied into zeros
-        out = x.new_zeros(bsz * g, fo)                             # [B * G, F_out/G]
+    if in_route is None:  # each (sample, block) item once: copied into zeros
+        out = x.new_zeros(bsz * g, fo)  # [B * G, F_out/G]
         if it.b.numel():
-            blocks = weight.view(g, fo, -1).transpose(1, 2)        # [G, F_in, F_out/G]
-            y = grouped_matmul(x.index_select(0, it.b), blocks, it.counts)   # [n, fo]
+            blocks = weight.view(g, fo, -1).transpose(1, 2)  # [G, F_in, F_out/G]
+            y = grouped_matmul(x.index_select(0, it.b), blocks, it.counts)  # [n, fo]
             if bias is not None:
                 y += bias.view(g, fo).index_select(0, it.j)
             out.index_copy_(0, it.rows, y)
         return out.view(bsz, f_out)
-    out = _bias_or_zeros(x, bias, route, fo).view(bsz * g, fo)     # [B * G, F_out/G]
-    if it.b.numel():             # (sample, input block, output block) items: summed
+    out = _bias_or_zeros(x, bias, route, fo).view(bsz * g, fo)  # [B * G, F_out/G]
+    if it.b.numel():  # (sample, input block, output block) items: summed
         g_in = in_route.shape[1]
-        xs = x.view(bsz, g_in, -1)[it.b, it.i]                     # [n, F_in/G_in]
+        xs = x.view(bsz, g_in, -1)[it.b, it.i]  # [n, F_in/G_in]
         y = grouped_matmul(xs, _pair_weights(weight, g, g_in), it.counts)
         out.index_add_(0, it.rows, y)
     return out.view(bsz, f_out)
@@ -174,9 +180,10 @@ def forward(x, weight, bias, route, in_route):
 
 def backward(grad_out, x, weight, bias, route, in_route, needs=(True,) * 3):
     """Gradients (x, weight, bias) of ``forward``, through the active items only."""
-    if all_on(route, in_route):         # the dense layer's gradients, as the reference
-        return routed_linear_reference.backward(grad_out, x, weight, bias, route,
-                                                in_route, needs)
+    if all_on(route, in_route):  # the dense layer's gradients, as the reference
+        return routed_linear_reference.backward(
+            grad_out, x, weight, bias, route, in_route, needs
+        )
     need_x, need_w, need_b = needs[0], needs[1], needs[2] and bias is not None
     bsz, g = x.shape[0], route.shape[1]
     fo = weight.shape[0] // g
@@ -190,17 +197,17 @@ def backward(grad_out, x, weight, bias, route, in_route, needs=(True,) * 3):
     gw = torch.zeros_like(weight) if need_w else None
     if not it.b.numel():
         return gx, gw, gb
-    gys = grad_out.reshape(bsz * g, fo).index_select(0, it.rows)     # [n, F_out/G]
-    xs = x.view(bsz, g_in, fi)[it.b, it.i]                           # [n, F_in/G_in]
+    gys = grad_out.reshape(bsz * g, fo).index_select(0, it.rows)  # [n, F_out/G]
+    xs = x.view(bsz, g_in, fi)[it.b, it.i]  # [n, F_in/G_in]
     w4 = weight.view(g, fo, g_in, fi)
     if need_x:
-        w_pairs = w4.permute(0, 2, 1, 3).reshape(g * g_in, fo, fi)   # pair (j, i)
-        gxs = grouped_matmul(gys, w_pairs, it.counts)                # [n, F_in/G_in]
+        w_pairs = w4.permute(0, 2, 1, 3).reshape(g * g_in, fo, fi)  # pair (j, i)
+        gxs = grouped_matmul(gys, w_pairs, it.counts)  # [n, F_in/G_in]
         gx.view(bsz * g_in, fi).index_add_(0, it.b * g_in + it.i, gxs)
     if need_w:
         gw4 = gw.view(g, fo, g_in, fi)
         start = 0
-        for p, n in enumerate(it.counts):                            # per used pair
+        for p, n in enumerate(it.counts):  # per used pair
             if n:
                 part = slice(start, start + n)
                 gw4[p // g_in, :, p % g_in] = gys[part].T @ xs[part]
