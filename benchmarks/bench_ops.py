@@ -15,10 +15,10 @@ sections:
 * ``cases``: the routed ops (routed_linear, routed_conv2d by channel groups and by spatial
   tiles, per_sample_conv2d) against dense layers;
 * ``models``: CIGT and early exit against the dense networks, with the execution before
-  dispatching per block beside the current one (:mod:`model_cases`);
+  dispatching per block beside the current one (``condcomp_lib.methods.model_cases``);
 * ``cost_model``: the machine's numbers behind ``condcomp_lib.ops.cost_model`` and the
   check of its choice over a grid of active fractions and batch sizes
-  (:mod:`cost_grid`)."""
+  (``condcomp_lib.ops.cost_grid``)."""
 
 from __future__ import annotations
 
@@ -31,11 +31,16 @@ import time
 import torch
 import torch.nn.functional as F
 
-import cost_grid
-import model_cases
 from condcomp_lib.bench import compare, device_name
-from condcomp_lib.ops import per_sample_conv2d, routed_conv2d, routed_linear, use_kernels
-from condcomp_lib.ops import per_sample_reference
+from condcomp_lib.methods import model_cases
+from condcomp_lib.ops import (
+    cost_grid,
+    per_sample_conv2d,
+    per_sample_reference,
+    routed_conv2d,
+    routed_linear,
+    use_kernels,
+)
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 
@@ -367,6 +372,7 @@ def run(cases, device, repeats, warmup):
         rows.append(
             dict(
                 case=name,
+                device=device or "cpu",
                 shapes=shapes or rows[-1]["shapes"],
                 baseline=base,
                 contender=cont,

@@ -1,6 +1,7 @@
 """The cost model's numbers, measured, and its choice checked over a grid.
 
-Part of ``bench_ops.py`` (section "cost model" of its JSON). Two things:
+Used by ``benchmarks/bench_ops.py`` (section "cost model" of its JSON) and chapter 5,
+which draws the grid. Two things:
 
 * :func:`calibrate` measures the three numbers of the machine that
   ``condcomp_lib.ops.cost_model`` uses (seconds per operator call, MACs per second, bytes
@@ -20,11 +21,16 @@ import time
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
-from condcomp_lib.bench import compare
-from condcomp_lib.ops import BlockCost, Dispatch, cost_model, routed_conv2d, routed_linear
-from condcomp_lib.ops import routed as routed_ops
-from condcomp_lib.ops.checks import conv_geometry
+from ..bench import compare
+from ..viz import headless
+from . import cost_model
+from . import routed as routed_ops
+from .checks import conv_geometry
+from .cost_model import BlockCost
+from .dispatch import Dispatch
+from .routed import routed_conv2d, routed_linear
 
 FRACTIONS = (0.0, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 BATCHES = (1, 16, 256)
@@ -53,7 +59,7 @@ def calibrate() -> dict:
         j, b = small.t().nonzero(as_tuple=True)
         counts = torch.bincount(j, minlength=8)
         counts.tolist()
-        idx = b * 8 + j
+        b * 8 + j
         rows.index_select(0, b)
         small.sum()
         torch.arange(len(b)) - counts.cumsum(0)[j]
@@ -169,56 +175,60 @@ FAMILIES = {
 # ------------------------------------------------------------------ the grid
 
 
-def grid(repeats: int) -> dict:
+def grid(
+    repeats: int,
+    fractions=FRACTIONS,
+    batches=BATCHES,
+    families=tuple(FAMILIES),
+    verbose: bool = True,
+) -> dict:
     """Every family x fraction x batch, three contenders interleaved; see the module
-    doc."""
+    doc. ``verbose`` prints a line a cell, else a progress bar shows (not headless)."""
     torch.manual_seed(0)
     cells, worst = [], None
-    for family, make in FAMILIES.items():
-        for batch in BATCHES:
-            for frac in FRACTIONS:
-                run, chosen = make(batch, frac)
-                with torch.no_grad():  # enough calls a sample for ~10 ms
-                    inner = max(
-                        1,
-                        round(
-                            0.01
-                            / max(1e-6, _median_seconds(lambda: run("dense"), repeats=5))
-                        ),
-                    )
-                fns = {
-                    s: (lambda s=s: [run(s) for _ in range(inner)])
-                    for s in ("dense", "routed", "auto")
-                }
-                with torch.no_grad():
-                    t = compare(fns, warmup=1, repeats=repeats)
-                ms = {s: 1e3 * t[s].median / inner for s in fns}
-                # ratios of the same round, then their median: the machine's slow
-                # drifts cancel within a round
-                paired = {
-                    s: statistics.median(
-                        d / a for d, a in zip(t["dense"].samples, t[s].samples)
-                    )
-                    for s in ("routed", "auto")
-                }
-                cell = dict(
-                    family=family,
-                    batch=batch,
-                    active=frac,
-                    chosen="routed" if chosen else "dense",
-                    ms=ms,
-                    auto_vs_dense=paired["auto"],
-                    routed_vs_dense=paired["routed"],
-                )
-                cells.append(cell)
-                if worst is None or cell["auto_vs_dense"] < worst["auto_vs_dense"]:
-                    worst = cell
-                print(
-                    f"  {family:<48} B={batch:<4} active {frac:6.4f}: dense "
-                    f"{ms['dense']:8.3f} ms, routed {cell['routed_vs_dense']:5.2f}x, "
-                    f"auto ({cell['chosen']}) {cell['auto_vs_dense']:5.2f}x",
-                    flush=True,
-                )
+    todo = [(f, b, a) for f in families for b in batches for a in fractions]
+    for family, batch, frac in tqdm(
+        todo, desc="grid", disable=verbose or headless(), ncols=80, mininterval=2.0
+    ):
+        run, chosen = FAMILIES[family](batch, frac)
+        with torch.no_grad():  # enough calls a sample for ~10 ms
+            inner = max(
+                1,
+                round(0.01 / max(1e-6, _median_seconds(lambda: run("dense"), repeats=5))),
+            )
+        fns = {
+            s: (lambda s=s: [run(s) for _ in range(inner)])
+            for s in ("dense", "routed", "auto")
+        }
+        with torch.no_grad():
+            t = compare(fns, warmup=1, repeats=repeats)
+        ms = {s: 1e3 * t[s].median / inner for s in fns}
+        # ratios of the same round, then their median: the machine's slow
+        # drifts cancel within a round
+        paired = {
+            s: statistics.median(d / a for d, a in zip(t["dense"].samples, t[s].samples))
+            for s in ("routed", "auto")
+        }
+        cell = dict(
+            family=family,
+            batch=batch,
+            active=frac,
+            chosen="routed" if chosen else "dense",
+            ms=ms,
+            auto_vs_dense=paired["auto"],
+            routed_vs_dense=paired["routed"],
+            noisy=t.noisy,
+        )
+        cells.append(cell)
+        if worst is None or cell["auto_vs_dense"] < worst["auto_vs_dense"]:
+            worst = cell
+        if verbose:
+            print(
+                f"  {family:<48} B={batch:<4} active {frac:6.4f}: dense "
+                f"{ms['dense']:8.3f} ms, routed {cell['routed_vs_dense']:5.2f}x, "
+                f"auto ({cell['chosen']}) {cell['auto_vs_dense']:5.2f}x",
+                flush=True,
+            )
     return {
         "cells": cells,
         "worst": worst,
@@ -232,8 +242,8 @@ def crossovers(cells) -> list:
     """Per family and batch: the smallest active fraction where the routed path is no
     faster than dense (measured), and the smallest where the model chooses dense."""
     out = []
-    for family in FAMILIES:
-        for batch in BATCHES:
+    for family in dict.fromkeys(c["family"] for c in cells):
+        for batch in sorted({c["batch"] for c in cells}):
             row = [c for c in cells if c["family"] == family and c["batch"] == batch]
             loses = [c["active"] for c in row if c["routed_vs_dense"] < 1.0]
             dense = [c["active"] for c in row if c["chosen"] == "dense"]

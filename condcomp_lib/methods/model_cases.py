@@ -1,9 +1,10 @@
 """CIGT and early exit, timed against the dense networks they replace.
 
-Part of ``bench_ops.py`` (section "models" of its JSON). Each case is timed interleaved
-with its baselines in one run, and the "before" contender (the per-layer routed execution
-of CIGT; early exit with its batch machinery at batch 1) beside the current one, so that
-the chapter on routed execution (chapter 5) can show both from one measurement.
+Used by ``benchmarks/bench_ops.py`` (section "models" of its JSON) and chapter 5. Each
+case is timed interleaved with its baselines in one run, and the "before" contender (the
+per-layer routed execution of CIGT; early exit with its batch machinery at batch 1)
+beside the current one, so that the chapter on routed execution (chapter 5) can show both
+from one measurement.
 
 * CIGT at thick widths (chapter 4), routes balanced over the paths at batch 256 and the
   routers' own choice at batch 1, against the thick LeNet (the union of the paths) and the
@@ -17,10 +18,11 @@ from __future__ import annotations
 
 import torch
 
-from condcomp_lib import cache, data
-from condcomp_lib.bench import compare
-from condcomp_lib.methods import b_lenet, cigt, early_exit as ee
-from condcomp_lib.models import THICK, THIN, LeNet
+from .. import cache, data
+from ..bench import compare
+from ..models import THICK, THIN, LeNet
+from . import b_lenet, cigt
+from . import early_exit as ee
 
 
 def _row(case, shapes, timings, per, baseline, contender, target, kind, note=None):
