@@ -54,6 +54,25 @@ def load_model(key: str, build: Callable[[], torch.nn.Module]):
     return model.eval(), blob["info"]
 
 
+def cached(
+    key: str,
+    build: Callable[[], torch.nn.Module],
+    train: Callable[[], tuple[torch.nn.Module, dict]],
+    retrain: bool = False,
+    usable: Callable[[dict], bool] = lambda info: True,
+):
+    """(model, info) for ``key`` from the cache; trained with ``train()`` and saved first
+    if missing, if ``retrain``, or if ``usable(info)`` rejects what the cache holds (a
+    model built on weights that have changed since)."""
+    if not retrain:
+        hit = load_model(key, build)
+        if hit is not None and usable(hit[1]):
+            return hit
+    model, info = train()
+    save_model(key, model, info)
+    return model, info
+
+
 def _commit() -> str:
     try:
         return (

@@ -76,6 +76,42 @@ BASELINES = {"thick": THICK, "thin": THIN}
 RECIPE = dict(lr=2e-3, batch_size=128, weight_decay=0.0)
 
 
+def fit_recipe(
+    build,
+    data: Dataset,
+    profile: str,
+    seed: int,
+    desc: str,
+    progress: bool,
+    device: str,
+) -> tuple[nn.Module, dict, dict]:
+    """Build a model under ``seed`` and train it on ``device`` with :data:`RECIPE`, the
+    profile's epochs and its training images (the same subset for the same seed), so that
+    models trained this way differ only in what ``build`` makes. Returns (model, info, the
+    training history); info records the profile, seed, epochs and training images."""
+    prof = get_profile(profile)
+    torch.manual_seed(seed)
+    model = build()
+    train = data.train.subset(prof.train_samples, seed)
+    hist = fit(
+        model,
+        train,
+        epochs=prof.epochs,
+        seed=seed,
+        progress=progress,
+        desc=desc,
+        device=device,
+        **RECIPE,
+    )
+    info = {
+        "profile": profile,
+        "seed": seed,
+        "epochs": prof.epochs,
+        "train_samples": len(train),
+    }
+    return model, info, hist
+
+
 def train_baseline(
     name: str,
     data: Dataset,
@@ -88,26 +124,18 @@ def train_baseline(
     (model on the CPU, info)."""
     if name not in BASELINES:
         raise ValueError(f"baseline must be one of {sorted(BASELINES)}, got {name!r}")
-    prof = get_profile(profile)
-    torch.manual_seed(seed)
-    model = LeNet(BASELINES[name])
-    train = data.train.subset(prof.train_samples, seed)
-    hist = fit(
-        model,
-        train,
-        epochs=prof.epochs,
-        seed=seed,
-        progress=progress,
-        desc=f"{name} ({profile})",
-        device=device,
-        **RECIPE,
+    model, run, hist = fit_recipe(
+        lambda: LeNet(BASELINES[name]),
+        data,
+        profile,
+        seed,
+        f"{name} ({profile})",
+        progress,
+        device,
     )
     info = {
         "name": name,
-        "profile": profile,
-        "seed": seed,
-        "epochs": prof.epochs,
-        "train_samples": len(train),
+        **run,
         "val_acc": evaluate(model, data.val, device=device),
         "final_loss": hist["loss"][-1],
     }
@@ -125,11 +153,9 @@ def baseline(
 ) -> tuple[LeNet, dict]:
     """The trained baseline ``name`` from the cache, trained on ``device`` and saved first
     if missing; returned on the CPU."""
-    key = f"lenet-{name}-{profile}-seed{seed}"
-    if not retrain:
-        hit = cache.load_model(key, lambda: LeNet(BASELINES[name]))
-        if hit is not None:
-            return hit
-    model, info = train_baseline(name, data, profile, seed, progress, device)
-    cache.save_model(key, model, info)
-    return model, info
+    return cache.cached(
+        f"lenet-{name}-{profile}-seed{seed}",
+        lambda: LeNet(BASELINES[name]),
+        lambda: train_baseline(name, data, profile, seed, progress, device),
+        retrain,
+    )

@@ -59,41 +59,43 @@ def trained(
     """The B-LeNet of chapter 1 from the cache, built and fine-tuned first if missing: the
     chapter 0 baseline with a branch after conv1, trained jointly on the exits' weighted
     loss."""
-    key = f"b-lenet-{backbone_name}-{profile}-seed{seed}"
     base, base_info = baseline(
         backbone_name, data, profile, seed, progress=progress, device=device
     )
-    if not retrain:
-        hit = cache.load_model(key, lambda: build(backbone_name))
-        if (
-            hit is not None and hit[1].get("baseline") == base_info
-        ):  # same chapter 0 weights
-            return hit
-    torch.manual_seed(seed)
-    net = build(backbone_name)
-    net.backbone.load_state_dict(base.state_dict())  # initialised from the baseline
-    train = data.train.subset(get_profile(profile).train_samples, seed)
-    hist = fit(
-        net,
-        train,
-        epochs=EPOCHS,
-        seed=seed,
-        progress=progress,
-        loss=weighted_exit_loss(WEIGHTS),
-        desc=f"B-LeNet ({profile})",
-        device=device,
-        **RECIPE,
+
+    def fine_tune() -> tuple[ExitNetwork, dict]:
+        torch.manual_seed(seed)
+        net = build(backbone_name)
+        net.backbone.load_state_dict(base.state_dict())  # initialised from the baseline
+        train = data.train.subset(get_profile(profile).train_samples, seed)
+        hist = fit(
+            net,
+            train,
+            epochs=EPOCHS,
+            seed=seed,
+            progress=progress,
+            loss=weighted_exit_loss(WEIGHTS),
+            desc=f"B-LeNet ({profile})",
+            device=device,
+            **RECIPE,
+        )
+        net.cpu().eval()
+        info = {
+            "backbone": backbone_name,
+            "profile": profile,
+            "seed": seed,
+            "epochs": EPOCHS,
+            "weights": list(WEIGHTS),
+            "train_samples": len(train),
+            "final_loss": hist["loss"][-1],
+            "baseline": base_info,
+        }
+        return net, info
+
+    return cache.cached(
+        f"b-lenet-{backbone_name}-{profile}-seed{seed}",
+        lambda: build(backbone_name),
+        fine_tune,
+        retrain,
+        usable=lambda info: info.get("baseline") == base_info,  # same chapter 0 weights
     )
-    net.cpu().eval()
-    info = {
-        "backbone": backbone_name,
-        "profile": profile,
-        "seed": seed,
-        "epochs": EPOCHS,
-        "weights": list(WEIGHTS),
-        "train_samples": len(train),
-        "final_loss": hist["loss"][-1],
-        "baseline": base_info,
-    }
-    cache.save_model(key, net, info)
-    return net, info

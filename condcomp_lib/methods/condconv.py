@@ -23,9 +23,8 @@ import torch.nn.functional as F
 
 from .. import cache
 from ..data import Dataset
-from ..models import RECIPE, THICK, LeNetWidths
+from ..models import THICK, LeNetWidths, fit_recipe
 from ..nn.condconv import CondConv2d, Routing, condconv_macs, routing_macs
-from ..train import fit, get_profile
 
 COND_LAYERS = ("conv2", "conv3")  # the layers that hold experts, in depth order
 
@@ -116,29 +115,20 @@ def train_condconv(
     device: str = "auto",
 ) -> tuple[CondLeNet, dict]:
     """Train a :class:`CondLeNet` with the baselines' recipe and budget
-    (``models.RECIPE``, the profile's epochs and training images, the same subset for the
-    same seed)."""
-    prof = get_profile(profile)
-    torch.manual_seed(seed)
-    model = CondLeNet(THICK, num_experts)
-    train = data.train.subset(prof.train_samples, seed)
+    (:func:`~condcomp_lib.models.fit_recipe`)."""
     t0 = time.perf_counter()
-    hist = fit(
-        model,
-        train,
-        epochs=prof.epochs,
-        seed=seed,
-        progress=progress,
-        desc=f"CondConv n={num_experts} ({profile})",
-        device=device,
-        **RECIPE,
+    model, run, hist = fit_recipe(
+        lambda: CondLeNet(THICK, num_experts),
+        data,
+        profile,
+        seed,
+        f"CondConv n={num_experts} ({profile})",
+        progress,
+        device,
     )
     info = {
         "num_experts": num_experts,
-        "profile": profile,
-        "seed": seed,
-        "epochs": prof.epochs,
-        "train_samples": len(train),
+        **run,
         "train_seconds": time.perf_counter() - t0,
         "final_loss": hist["loss"][-1],
     }
@@ -158,14 +148,12 @@ def trained(
     missing (as :func:`condcomp_lib.models.baseline` does for the static networks)."""
     if not isinstance(num_experts, int) or num_experts < 1:
         raise ValueError(f"num_experts must be a positive int, got {num_experts!r}")
-    key = f"condconv-lenet-n{num_experts}-{profile}-seed{seed}"
-    if not retrain:
-        hit = cache.load_model(key, lambda: CondLeNet(THICK, num_experts))
-        if hit is not None:
-            return hit
-    model, info = train_condconv(num_experts, data, profile, seed, progress, device)
-    cache.save_model(key, model, info)
-    return model, info
+    return cache.cached(
+        f"condconv-lenet-n{num_experts}-{profile}-seed{seed}",
+        lambda: CondLeNet(THICK, num_experts),
+        lambda: train_condconv(num_experts, data, profile, seed, progress, device),
+        retrain,
+    )
 
 
 # ---------------------------------------------------------------- what the routers

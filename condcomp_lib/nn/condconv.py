@@ -27,14 +27,13 @@ n*(|W| + C_out) (mixing kernels and biases) + the one convolution.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 from .. import cost
 from ..ops import per_sample_conv2d
+from .dense_init import dense_init_
 
 
 # ---------------------------------------------------------------- cost, by hand
@@ -203,13 +202,8 @@ class CondConv2d(nn.Module):
 
     def reset_parameters(self) -> None:
         """Every expert gets nn.Conv2d's initialisation, drawn on its own."""
-        fan_in = self.in_channels * self.kernel_size**2
         for i in range(self.num_experts):
-            nn.init.kaiming_uniform_(self.weight[i], a=math.sqrt(5))
-            if self.bias is not None:
-                nn.init.uniform_(
-                    self.bias[i], -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in)
-                )
+            dense_init_(self.weight[i], None if self.bias is None else self.bias[i])
 
     def forward(self, x: torch.Tensor, routing_weights: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dim() != 4:

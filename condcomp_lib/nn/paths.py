@@ -26,13 +26,12 @@ Each reports its MACs per sample to :mod:`condcomp_lib.cost` when it runs; insid
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 from .. import cost
+from .dense_init import dense_init_
 
 
 def _check_split(total: int, parts: int, what: str) -> None:
@@ -106,11 +105,9 @@ class PathConv2d(nn.Module):
         """Draw the wide weight as nn.Conv2d does, then keep it as blocks."""
         k = self.kernel_size
         wide = torch.empty(self.out_channels, self.in_channels, k, k)
-        nn.init.kaiming_uniform_(wide, a=math.sqrt(5))
-        bound = 1 / math.sqrt(self.in_channels * k * k)
+        dense_init_(wide, self.bias)
         with torch.no_grad():
             self.weight.copy_(self._blocks(wide))
-            self.bias.uniform_(-bound, bound)
 
     def _blocks(self, wide: torch.Tensor) -> torch.Tensor:
         """[C_out, C_in, k, k] -> [K, K_in, C_out/K, C_in/K_in, k, k]."""
@@ -179,11 +176,9 @@ class PathLinear(nn.Module):
     def reset_parameters(self) -> None:
         """Draw the wide weight as nn.Linear does, then keep its diagonal blocks."""
         wide = torch.empty(self.out_features, self.in_features)
-        nn.init.kaiming_uniform_(wide, a=math.sqrt(5))
-        bound = 1 / math.sqrt(self.in_features)
+        dense_init_(wide, self.bias)
         with torch.no_grad():
             self.weight.copy_(self._diagonal(wide))
-            self.bias.uniform_(-bound, bound)
 
     def _diagonal(self, wide: torch.Tensor) -> torch.Tensor:
         """[F_out, F_in] -> its diagonal blocks [K, F_out/K, F_in/K]."""

@@ -12,13 +12,12 @@ pixels) x k*k."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from .. import cost
 from ..ops import routed_conv2d, routed_linear
+from .dense_init import dense_init_
 
 
 def realized_macs(
@@ -76,10 +75,7 @@ class RoutedConv2d(nn.Module):
 
     def reset_parameters(self) -> None:
         """The initialisation of nn.Conv2d, so routed and dense twins start alike."""
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.in_channels * self.kernel_size**2
-            nn.init.uniform_(self.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
+        dense_init_(self.weight, self.bias)
 
     def forward(self, x, route, in_route=None):
         y = routed_conv2d(
@@ -139,10 +135,7 @@ class RoutedLinear(nn.Module):
 
     def reset_parameters(self) -> None:
         """The initialisation of nn.Linear."""
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features)
-            nn.init.uniform_(self.bias, -bound, bound)
+        dense_init_(self.weight, self.bias)
 
     def forward(self, x, route, in_route=None):
         y = routed_linear(

@@ -18,6 +18,7 @@ Vocabulary (chapter 4, CIGT, and the activity-specialization chapter):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -137,6 +138,29 @@ def conv_output(h: int, w: int, kh: int, kw: int, stride, padding):
     return (sh, sw), (ph, pw), (h_out, w_out)
 
 
+def _plain_geometry(
+    b: int, c_in: int, h: int, w: int, c_out: int, kh: int, kw: int, stride, padding
+) -> Geometry:
+    """The geometry of an ordinary convolution, one group and one tile; a routed
+    convolution replaces its groups and tiles."""
+    stride, padding, out_hw = conv_output(h, w, kh, kw, stride, padding)
+    return Geometry(
+        batch=b,
+        c_in=c_in,
+        c_out=c_out,
+        kernel=(kh, kw),
+        stride=stride,
+        padding=padding,
+        in_hw=(h, w),
+        out_hw=out_hw,
+        groups=1,
+        in_groups=1,
+        tile=out_hw,
+        grid=(1, 1),
+        spatial=False,
+    )
+
+
 def check_mask(m, name: str, batch: int, dims: tuple[int, ...], doc: str) -> None:
     """A boolean routing mask with the batch first and ``len(dims)`` more dimensions
     allowed."""
@@ -168,7 +192,8 @@ def conv_geometry(x, weight, bias, route, in_route, stride, padding, tile) -> Ge
             f"weight expects {w_in} input channels (weight.shape[1]) but x has "
             f"{c_in} (x.shape[1])"
         )
-    (sh, sw), (ph, pw), (h_out, w_out) = conv_output(h, w, kh, kw, stride, padding)
+    plain = _plain_geometry(b, c_in, h, w, c_out, kh, kw, stride, padding)
+    h_out, w_out = plain.out_hw
 
     check_mask(route, "route", b, (2, 4), "[B, G] or [B, G, Th, Tw]")
     g = route.shape[1]
@@ -209,20 +234,8 @@ def conv_geometry(x, weight, bias, route, in_route, stride, padding, tile) -> Ge
             raise ValueError(
                 f"in_route has G_in={g_in} groups, which must divide C_in={c_in}"
             )
-    return Geometry(
-        b,
-        c_in,
-        c_out,
-        (kh, kw),
-        (sh, sw),
-        (ph, pw),
-        (h, w),
-        (h_out, w_out),
-        g,
-        g_in,
-        tile,
-        grid,
-        route.dim() == 4,
+    return dataclasses.replace(
+        plain, groups=g, in_groups=g_in, tile=tile, grid=grid, spatial=route.dim() == 4
     )
 
 
@@ -278,19 +291,4 @@ def per_sample_geometry(x, weight, bias, stride, padding) -> Geometry:
                 f"bias must have shape [{b}, {c_out}] ([B, C_out]), "
                 f"got {tuple(bias.shape)}"
             )
-    (sh, sw), (ph, pw), (h_out, w_out) = conv_output(h, w, kh, kw, stride, padding)
-    return Geometry(
-        b,
-        c_in,
-        c_out,
-        (kh, kw),
-        (sh, sw),
-        (ph, pw),
-        (h, w),
-        (h_out, w_out),
-        1,
-        1,
-        (h_out, w_out),
-        (1, 1),
-        False,
-    )
+    return _plain_geometry(b, c_in, h, w, c_out, kh, kw, stride, padding)

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .checks import Geometry
-from .routed_conv_reference import all_on
+from .routed_conv_reference import all_on, dense_backward
 
 
 def supports(g: Geometry, in_route) -> bool:
@@ -268,20 +268,7 @@ def forward(x, weight, bias, route, in_route, g: Geometry) -> torch.Tensor:
 def backward(grad_out, x, weight, bias, route, in_route, g: Geometry, needs=(True,) * 3):
     """Gradients (x, weight, bias) of ``forward``, through the active items only."""
     if all_on(route, in_route):
-        need_b = needs[2] and bias is not None
-        return torch.ops.aten.convolution_backward(
-            grad_out,
-            x,
-            weight,
-            [g.c_out] if bias is not None else None,
-            list(g.stride),
-            list(g.padding),
-            [1, 1],
-            False,
-            [0, 0],
-            1,
-            [needs[0], needs[1], need_b],
-        )
+        return dense_backward(grad_out, x, weight, bias, g, needs)
     if g.spatial:
         return _spatial_backward(grad_out, x, weight, bias, route, g, needs)
     return _channel_backward(grad_out, x, weight, bias, route, g, needs)

@@ -52,6 +52,24 @@ def all_on(route: torch.Tensor, in_route: torch.Tensor | None) -> bool:
     return bool(route.all()) and (in_route is None or bool(in_route.all()))
 
 
+def dense_backward(grad_out, x, weight, bias, g: Geometry, needs) -> tuple:
+    """Gradients (x, weight, bias) of ``F.conv2d(x, weight, bias, g.stride, g.padding)``,
+    for ``needs`` (x, weight, bias): backward when everything is routed on."""
+    return torch.ops.aten.convolution_backward(
+        grad_out,
+        x,
+        weight,
+        [g.c_out] if bias is not None else None,
+        list(g.stride),
+        list(g.padding),
+        [1, 1],
+        False,
+        [0, 0],
+        1,
+        [needs[0], needs[1], needs[2] and bias is not None],
+    )
+
+
 def plan(route4: torch.Tensor, in_route: torch.Tensor | None, g: Geometry) -> list[Unit]:
     """Cut the active work of ``route4`` [B, G, Th, Tw] into units (see the module
     doc)."""
@@ -204,19 +222,7 @@ def backward(grad_out, x, weight, bias, route, in_route, g: Geometry, needs=(Tru
     """Gradients (x, weight, bias) of ``forward``, through the active units only."""
     need_x, need_w, need_b = needs[0], needs[1], needs[2] and bias is not None
     if all_on(route, in_route):
-        return torch.ops.aten.convolution_backward(
-            grad_out,
-            x,
-            weight,
-            [g.c_out] if bias is not None else None,
-            list(g.stride),
-            list(g.padding),
-            [1, 1],
-            False,
-            [0, 0],
-            1,
-            [need_x, need_w, need_b],
-        )
+        return dense_backward(grad_out, x, weight, bias, g, needs)
     gw = torch.zeros_like(weight) if need_w else None
     gb = torch.zeros_like(bias) if need_b else None
     src = input_source(x.detach(), g)
@@ -271,21 +277,20 @@ def backward(grad_out, x, weight, bias, route, in_route, g: Geometry, needs=(Tru
             else:
                 gx.index_put_((u.b[:, None], u.chans), gxs, accumulate=True)
 
-    if need_x and g.spatial:
-        gx = _fold_patches(gcols, g)
+    if need_x and g.spatial:  # [B, Th, Tw, C_in, ph, pw] -> [B, C_in*ph*pw, Th*Tw]
+        gx = fold_patches(gcols.permute(0, 3, 4, 5, 1, 2).flatten(1, 3).flatten(2), g)
     return (gx if need_x else None), gw, gb
 
 
-def _fold_patches(gcols: torch.Tensor, g: Geometry) -> torch.Tensor:
-    """Sum overlapping patch gradients [B, Th, Tw, C, ph, pw] back into x's shape (halos
-    overlap, so this is a sum, which F.fold does), then cut the padding away."""
-    (ph, pw), (Th, Tw) = g.patch, g.grid
-    (h, w), (pad_h, pad_w) = g.in_hw, g.padding
-    cols = gcols.permute(0, 3, 4, 5, 1, 2).reshape(g.batch, g.c_in * ph * pw, Th * Tw)
-    gxp = F.fold(
+def fold_patches(cols: torch.Tensor, g: Geometry) -> torch.Tensor:
+    """dL/dx from the tiles' patch gradients, cols [B, C_in*ph*pw, Th*Tw] (F.fold's
+    layout): the halos overlap, so F.fold sums them into the padded input; then the
+    padding is cut away."""
+    (ph, pw), (h, w), (pad_h, pad_w) = g.patch, g.in_hw, g.padding
+    padded = F.fold(
         cols,
         (h + 2 * pad_h, w + 2 * pad_w),
         (ph, pw),
         stride=(g.tile[0] * g.stride[0], g.tile[1] * g.stride[1]),
     )
-    return gxp[:, :, pad_h : pad_h + h, pad_w : pad_w + w]
+    return padded[:, :, pad_h : pad_h + h, pad_w : pad_w + w]

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from . import cuda, routed_plan
 from .checks import Geometry
 from .kernel_args import acc_dtype
+from .routed_conv_reference import dense_backward, fold_patches
 
 SRC = "routing.cu"
 
@@ -56,6 +57,12 @@ def _unit_weight(weight, u: routed_plan.Unit, g: Geometry):
     return w[:, u.c0 : u.c0 + u.c_sel] if u.chans is None else w.index_select(1, u.chans)
 
 
+def _patch_args(u: routed_plan.Unit, ph: int, pw: int) -> tuple:
+    """The input channels a unit reads and its patch size, as both patch kernels take
+    them: (chans_or_null, c0, c_sel, ph, pw)."""
+    return (u.chans, u.c0, u.c_sel, ph, pw)
+
+
 def _gather_patches(x, u: routed_plan.Unit, g: Geometry) -> torch.Tensor:
     (ph, pw), (step_h, step_w), (pad_h, pad_w), _ = _patch_geometry(g)
     n = len(u.items)
@@ -67,11 +74,7 @@ def _gather_patches(x, u: routed_plan.Unit, g: Geometry) -> torch.Tensor:
         u.items,
         g.c_in,
         *g.in_hw,
-        u.chans,
-        u.c0,
-        u.c_sel,
-        ph,
-        pw,
+        *_patch_args(u, ph, pw),
         step_h,
         step_w,
         pad_h,
@@ -133,33 +136,10 @@ def _bias_grad(grad_y, route, g: Geometry) -> torch.Tensor:
 
 
 def _fold(grads, g: Geometry) -> torch.Tensor:
-    """dL/dx from the tiles' patch gradients [B * Th * Tw, C_in, ph, pw]: F.fold sums the
-    overlapping halos into the padded input, then the padding is cut away."""
-    (ph, pw), (n_th, n_tw), (h, w), (pad_h, pad_w) = g.patch, g.grid, g.in_hw, g.padding
+    """dL/dx from the tiles' patch gradients [B * Th * Tw, C_in, ph, pw]."""
+    (n_th, n_tw) = g.grid
     cols = grads.view(g.batch, n_th * n_tw, -1).transpose(1, 2)  # [B, C_in*ph*pw, tiles]
-    padded = F.fold(
-        cols,
-        (h + 2 * pad_h, w + 2 * pad_w),
-        (ph, pw),
-        stride=(g.tile[0] * g.stride[0], g.tile[1] * g.stride[1]),
-    )
-    return padded[:, :, pad_h : pad_h + h, pad_w : pad_w + w]
-
-
-def _dense_backward(grad_y, x, weight, bias, g: Geometry, needs):
-    return torch.ops.aten.convolution_backward(
-        grad_y,
-        x,
-        weight,
-        [g.c_out] if bias is not None else None,
-        list(g.stride),
-        list(g.padding),
-        [1, 1],
-        False,
-        [0, 0],
-        1,
-        list(needs),
-    )
+    return fold_patches(cols, g)
 
 
 def backward(
@@ -168,7 +148,7 @@ def backward(
     """Gradients (x, weight, bias) through the plan's units; no host synchronisation."""
     need_x, need_w, need_b = needs[0], needs[1], needs[2] and bias is not None
     if plan.all_on:
-        return _dense_backward(grad_y, x, weight, bias, g, (need_x, need_w, need_b))
+        return dense_backward(grad_y, x, weight, bias, g, needs)
     gb = _bias_grad(grad_y, route, g).to(bias.dtype) if need_b else None
     if not (need_x or need_w):
         return None, None, gb
@@ -218,11 +198,7 @@ def backward(
                 n_th,
                 n_tw,
                 g.c_in,
-                u.chans,
-                u.c0,
-                u.c_sel,
-                ph,
-                pw,
+                *_patch_args(u, ph, pw),
                 grads,
             )
     gx = None
