@@ -463,7 +463,9 @@ def main():
     if "cost_model" in sections:
         print("cost model")
         report["cost_model"] = dict(
-            calibration=cost_grid.calibrate(), **cost_grid.grid(max(3, repeats // 2))
+            calibration=cost_grid.calibrate(),
+            # cells are short and the choice's margin small (5%): many rounds a cell
+            **cost_grid.grid(2 * repeats),
         )
         worst = report["cost_model"]["worst"]
         print(

@@ -239,7 +239,7 @@ def compare(
     repeats: int = 20,
     device: torch.device | str | None = None,
 ) -> Comparison:
-    """Time several functions interleaved (a, b, c, a, b, c, ...), so that slow drifts of
+    """Time several functions interleaved (a, b, c, b, c, a, ...), so that slow drifts of
     the machine hit all of them alike, while watching what other processes use."""
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
@@ -250,10 +250,15 @@ def compare(
     if device is not None and torch.device(device).type == "cuda":
         torch.cuda.synchronize()
     samples = {name: [] for name in fns}
+    names = list(fns)
     with watch_load() as load:
-        for _ in range(repeats):
-            for name, fn in fns.items():
-                samples[name].append(run(fn))
+        for i in range(repeats):
+            # the order turns each round (a b c, b c a, c a b, ...): a function that
+            # runs after one that fills the caches with its own data, or leaves the
+            # threads asleep, pays for it, and every function must pay equally
+            k = i % len(names)
+            for name in names[k:] + names[:k]:
+                samples[name].append(run(fns[name]))
     return Comparison({n: _summary(s, load.busy) for n, s in samples.items()}, load)
 
 

@@ -51,6 +51,13 @@ def test_timing_orders_work():
         bench.time_fn(lambda: None, repeats=0)
 
 
+def test_comparison_turns_the_order_each_round():
+    calls = []
+    fns = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+    bench.compare(fns, warmup=0, repeats=4)
+    assert "".join(calls) == "abc" + "bca" + "cab" + "abc"
+
+
 def test_latency_and_throughput_of_a_model():
     m = models.LeNet(models.THIN)
     lat = bench.latency(m, torch.randn(1, 28, 28), warmup=1, repeats=3)
