@@ -77,6 +77,15 @@ def test_temperature_follows_the_formula():
     assert net.temperature == pytest.approx(25.0 * 0.9999**900)
 
 
+def test_a_schedule_scaled_to_its_budget_reaches_the_floor_at_the_last_step():
+    s = cigt.Schedule.reaching_floor(6450, warmup_steps=1290)
+    assert cigt.temperature(1290, s) == 25.0
+    assert cigt.temperature(6448, s) > 0.1
+    assert cigt.temperature(6449, s) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        cigt.Schedule.reaching_floor(100, warmup_steps=99)
+
+
 # ---------------------------------------------------------------- the network
 
 

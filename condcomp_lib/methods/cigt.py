@@ -103,6 +103,20 @@ class Schedule:
     floor: float = 0.1
     warmup_steps: int = 0
 
+    @classmethod
+    def reaching_floor(cls, steps: int, warmup_steps: int, t0: float = 25.0, floor=0.1):
+        """The decay scaled to a budget of ``steps`` optimizer steps, so that T reaches
+        ``floor`` at the last one (step ``steps - 1``): decay = (floor / t0) ** (1 /
+        (steps - 1 - warmup_steps)).
+        The authors' 0.9999 a step fits their budget of about 60,000 steps; a budget of a
+        few thousand would end with T far above 1, the routers still near uniform."""
+        if not 0 <= warmup_steps < steps - 1:
+            raise ValueError(
+                f"warmup_steps must lie in [0, steps - 1), got {warmup_steps} of {steps}"
+            )
+        decay = (floor / t0) ** (1 / (steps - 1 - warmup_steps))
+        return cls(t0=t0, decay=decay, floor=floor, warmup_steps=warmup_steps)
+
 
 def temperature(step: int, s: Schedule = Schedule()) -> float:
     """The router temperature at optimizer step ``step`` (0-based)."""
