@@ -16,14 +16,12 @@ which draws the grid. Two things:
 
 from __future__ import annotations
 
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..bench import compare
+from ..bench import compare, time_fn
 from ..viz import headless
 from . import cost_model
 from . import routed as routed_ops
@@ -40,14 +38,10 @@ BATCHES = (1, 16, 256)
 
 
 def _median_seconds(fn, repeats=21, inner=1):
-    fn()
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        samples.append((time.perf_counter() - t0) / inner)
-    return statistics.median(samples)
+    """Median seconds of one call of ``fn``, timed ``inner`` calls at a time (the
+    library's timer, :func:`~condcomp_lib.bench.time_fn`)."""
+    many = lambda: [fn() for _ in range(inner)]
+    return time_fn(many, warmup=1, repeats=repeats).median / inner
 
 
 def calibrate() -> dict:
@@ -175,6 +169,17 @@ FAMILIES = {
 # ------------------------------------------------------------------ the grid
 
 
+def time_cell(family, batch, frac, repeats, strategies=("dense", "routed", "auto")):
+    """One cell of the grid: ``strategies`` timed interleaved, each sample enough calls
+    for about 10 ms. Returns (the comparison, calls per sample, whether the cost model
+    routes)."""
+    run, chosen = FAMILIES[family](batch, frac)
+    with torch.no_grad():
+        inner = max(1, round(0.01 / max(1e-6, _median_seconds(lambda: run("dense"), 5))))
+        fns = {s: (lambda s=s: [run(s) for _ in range(inner)]) for s in strategies}
+        return compare(fns, warmup=1, repeats=repeats), inner, chosen
+
+
 def grid(
     repeats: int,
     fractions=FRACTIONS,
@@ -190,25 +195,11 @@ def grid(
     for family, batch, frac in tqdm(
         todo, desc="grid", disable=verbose or headless(), ncols=80, mininterval=2.0
     ):
-        run, chosen = FAMILIES[family](batch, frac)
-        with torch.no_grad():  # enough calls a sample for ~10 ms
-            inner = max(
-                1,
-                round(0.01 / max(1e-6, _median_seconds(lambda: run("dense"), repeats=5))),
-            )
-        fns = {
-            s: (lambda s=s: [run(s) for _ in range(inner)])
-            for s in ("dense", "routed", "auto")
-        }
-        with torch.no_grad():
-            t = compare(fns, warmup=1, repeats=repeats)
-        ms = {s: 1e3 * t[s].median / inner for s in fns}
-        # ratios of the same round, then their median: the machine's slow
-        # drifts cancel within a round
-        paired = {
-            s: statistics.median(d / a for d, a in zip(t["dense"].samples, t[s].samples))
-            for s in ("routed", "auto")
-        }
+        t, inner, chosen = time_cell(family, batch, frac, repeats)
+        ms = {s: 1e3 * t[s].median / inner for s in t}
+        # ratios of the same round, then their median: the machine's slow drifts cancel
+        # within a round
+        paired = {s: t.ratio("dense", s).value for s in ("routed", "auto")}
         cell = dict(
             family=family,
             batch=batch,
