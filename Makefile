@@ -3,6 +3,7 @@
 #   make book      execute every chapter (PROFILE=quick|full) and build the HTML book
 #   make reproduce the full profile: every chapter's numbers, written to results/*.json
 #   make bench     time the routed ops; writes benchmarks/results/<device>.json
+#   make budget    chapter 3's CondConv budget study (hours; resumes where it stopped)
 # Each target creates .venv and fetches the data first when they are missing.
 
 PYTHON  ?= python3
@@ -11,7 +12,7 @@ PY      := $(VENV)/bin/python
 PROFILE ?= quick
 STAMP   := $(VENV)/.installed-stamp
 
-.PHONY: all test book reproduce bench data venv clean
+.PHONY: all test book reproduce bench budget data venv clean
 
 all: test
 
@@ -45,6 +46,9 @@ reproduce: data
 
 bench: data
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+budget: data
+	$(PY) scripts/condconv_budget.py
 
 clean:
 	rm -rf _build .pytest_cache

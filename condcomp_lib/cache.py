@@ -73,7 +73,7 @@ def cached(
     return model, info
 
 
-def _commit() -> str:
+def current_commit() -> str:
     try:
         return (
             subprocess.run(
@@ -97,7 +97,7 @@ def save_results(chapter: str, results: dict, device: str) -> Path:
         "chapter": chapter,
         "date": datetime.date.today().isoformat(),
         "device": device,
-        "commit": _commit(),
+        "commit": current_commit(),
         "torch": torch.__version__,
         **results,
     }

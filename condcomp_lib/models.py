@@ -84,19 +84,22 @@ def fit_recipe(
     desc: str,
     progress: bool,
     device: str,
+    epochs: int | None = None,
 ) -> tuple[nn.Module, dict, dict]:
     """Build a model under ``seed`` and train it on ``device`` with :data:`RECIPE`, the
-    profile's epochs and its training images (the same subset for the same seed), so that
-    models trained this way differ only in what ``build`` makes. Returns (model, info, the
-    training history); info records the profile, seed, epochs and training images."""
+    profile's epochs (or ``epochs``, for a study of the budget) and its training images
+    (the same subset for the same seed), so that models trained this way differ only in
+    what ``build`` makes. Returns (model, info, the training history); info records the
+    profile, seed, epochs and training images."""
     prof = get_profile(profile)
+    epochs = prof.epochs if epochs is None else epochs
     torch.manual_seed(seed)
     model = build()
     train = data.train.subset(prof.train_samples, seed)
     hist = fit(
         model,
         train,
-        epochs=prof.epochs,
+        epochs=epochs,
         seed=seed,
         progress=progress,
         desc=desc,
@@ -106,7 +109,7 @@ def fit_recipe(
     info = {
         "profile": profile,
         "seed": seed,
-        "epochs": prof.epochs,
+        "epochs": epochs,
         "train_samples": len(train),
     }
     return model, info, hist
@@ -119,9 +122,10 @@ def train_baseline(
     seed: int = 0,
     progress: bool = True,
     device: str = "auto",
+    epochs: int | None = None,
 ) -> tuple[LeNet, dict]:
-    """Train baseline ``name`` ("thick" or "thin") from scratch on ``device``; returns
-    (model on the CPU, info)."""
+    """Train baseline ``name`` ("thick" or "thin") from scratch on ``device`` for the
+    profile's epochs (or ``epochs``); returns (model on the CPU, info)."""
     if name not in BASELINES:
         raise ValueError(f"baseline must be one of {sorted(BASELINES)}, got {name!r}")
     model, run, hist = fit_recipe(
@@ -132,6 +136,7 @@ def train_baseline(
         f"{name} ({profile})",
         progress,
         device,
+        epochs,
     )
     info = {
         "name": name,
@@ -150,12 +155,24 @@ def baseline(
     retrain: bool = False,
     progress: bool = True,
     device: str = "auto",
+    epochs: int | None = None,
 ) -> tuple[LeNet, dict]:
     """The trained baseline ``name`` from the cache, trained on ``device`` and saved first
-    if missing; returned on the CPU."""
+    if missing; returned on the CPU. ``epochs`` other than the profile's (a study of the
+    budget) are cached under their own key."""
     return cache.cached(
-        f"lenet-{name}-{profile}-seed{seed}",
+        f"lenet-{name}-{profile}{budget_key(profile, epochs)}-seed{seed}",
         lambda: LeNet(BASELINES[name]),
-        lambda: train_baseline(name, data, profile, seed, progress, device),
+        lambda: train_baseline(name, data, profile, seed, progress, device, epochs),
         retrain,
     )
+
+
+def budget_key(profile: str, epochs: int | None) -> str:
+    """The part of a cache key that names a budget other than the profile's: "" for
+    the profile's own epochs (the keys the chapters have always used), "-e45" for 45."""
+    if epochs is None or epochs == get_profile(profile).epochs:
+        return ""
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    return f"-e{epochs}"

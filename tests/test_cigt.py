@@ -241,3 +241,56 @@ def test_the_folded_router_follows_its_weights():
     torch.testing.assert_close(net.router1(h), layered, rtol=1e-5, atol=1e-6)
     net.router1.double()  # moved: folded again
     assert net.router1(h.double()).dtype == torch.float64
+
+
+# ---------------------------------------------------------------- runs and controls
+
+
+def tiny_split(n=200, seed=2):
+    from condcomp_lib.data import Split
+
+    return Split(*inputs(n, seed))
+
+
+def test_the_random_routing_control_has_no_information_gain_and_random_routes():
+    from condcomp_lib.methods import cigt_runs
+
+    net, info = cigt_runs.train_cigt(tiny_split(), 1, 0, routing="random", desc="t")
+    assert info["decision_weight"] == 0.0 and info["random_share"] == 1.0
+    assert info["steps"] == 2 and len(info["log"]) == 2  # 200 images, batch 128
+    assert net.temperature == pytest.approx(0.1)  # the decay reaches the floor
+    with pytest.raises(ValueError, match="routing"):
+        cigt_runs.train_cigt(tiny_split(), 1, 0, routing="argmax")
+
+
+def test_accuracy_counts_the_routers_choices_or_reproducible_random_routes():
+    from condcomp_lib.methods import cigt_runs
+
+    net = cigt.LeNetCIGT()
+    split = tiny_split(300)
+    learned = cigt_runs.accuracy(net, split)
+    expected = (net.eval()(split.x).argmax(1) == split.y).float().mean().item()
+    assert learned == pytest.approx(expected)
+    first = cigt_runs.accuracy(net, split, "random", seed=3)
+    assert first == cigt_runs.accuracy(net, split, "random", seed=3)
+    assert net.forced_routes is None  # put back after use
+    with pytest.raises(ValueError, match="routing"):
+        cigt_runs.accuracy(net, split, "argmax")
+
+
+def test_a_cached_run_is_not_trained_again(tmp_path, monkeypatch):
+    from condcomp_lib import data
+    from condcomp_lib.methods import cigt_runs
+
+    monkeypatch.setenv("CONDCOMP_CACHE", str(tmp_path))
+    small = tiny_split(150)
+    ds = data.Dataset(small, small, small, tuple(range(10)), 0.0, 1.0)
+    net, info = cigt_runs.cigt_run(ds, "quick", 0, epochs=1, routing="random")
+    calls = []
+    monkeypatch.setattr(cigt_runs, "train_cigt", lambda *a, **k: calls.append(a))
+    again, info2 = cigt_runs.cigt_run(ds, "quick", 0, epochs=1, routing="random")
+    assert not calls and info2["steps"] == info["steps"] == 2
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(net.state_dict().values(), again.state_dict().values())
+    )

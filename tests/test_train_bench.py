@@ -108,3 +108,23 @@ def test_timing_check_asserts_only_what_the_data_support():
         0.5, 0.4, 0.6, noisy=True, why="other processes used 1.9 of 2 cores"
     )
     assert bench.check("busy machine", noisy, above=1) is None
+
+
+def test_a_budget_other_than_the_profiles_has_its_own_cache_key():
+    from condcomp_lib import models
+
+    assert models.budget_key("full", None) == ""
+    assert models.budget_key("full", train.get_profile("full").epochs) == ""
+    assert models.budget_key("full", 45) == "-e45"
+    with pytest.raises(ValueError, match="epochs"):
+        models.budget_key("full", 0)
+
+
+def test_the_budget_study_rejects_a_model_it_cannot_train():
+    import condconv_budget
+
+    with pytest.raises(SystemExit):
+        condconv_budget.parse(["--models", "static", "eight"])
+    with pytest.raises(SystemExit):
+        condconv_budget.parse(["--epochs", "0"])
+    assert condconv_budget.parse([]).models == ["static", "4", "8"]

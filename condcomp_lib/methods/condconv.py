@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .. import cache
 from ..data import Dataset
-from ..models import THICK, LeNetWidths, fit_recipe
+from ..models import THICK, LeNetWidths, budget_key, fit_recipe
 from ..nn.condconv import CondConv2d, Routing, condconv_macs, routing_macs
 
 COND_LAYERS = ("conv2", "conv3")  # the layers that hold experts, in depth order
@@ -113,9 +113,10 @@ def train_condconv(
     seed: int = 0,
     progress: bool = True,
     device: str = "auto",
+    epochs: int | None = None,
 ) -> tuple[CondLeNet, dict]:
     """Train a :class:`CondLeNet` with the baselines' recipe and budget
-    (:func:`~condcomp_lib.models.fit_recipe`)."""
+    (:func:`~condcomp_lib.models.fit_recipe`), or for ``epochs``."""
     t0 = time.perf_counter()
     model, run, hist = fit_recipe(
         lambda: CondLeNet(THICK, num_experts),
@@ -125,6 +126,7 @@ def train_condconv(
         f"CondConv n={num_experts} ({profile})",
         progress,
         device,
+        epochs,
     )
     info = {
         "num_experts": num_experts,
@@ -143,15 +145,19 @@ def trained(
     retrain: bool = False,
     progress: bool = True,
     device: str = "auto",
+    epochs: int | None = None,
 ) -> tuple[CondLeNet, dict]:
     """The trained CondLeNet with ``num_experts`` experts from the cache, trained first if
     missing (as :func:`condcomp_lib.models.baseline` does for the static networks)."""
     if not isinstance(num_experts, int) or num_experts < 1:
         raise ValueError(f"num_experts must be a positive int, got {num_experts!r}")
+    budget = budget_key(profile, epochs)  # "" for the profile's own epochs
     return cache.cached(
-        f"condconv-lenet-n{num_experts}-{profile}-seed{seed}",
+        f"condconv-lenet-n{num_experts}-{profile}{budget}-seed{seed}",
         lambda: CondLeNet(THICK, num_experts),
-        lambda: train_condconv(num_experts, data, profile, seed, progress, device),
+        lambda: train_condconv(
+            num_experts, data, profile, seed, progress, device, epochs=epochs
+        ),
         retrain,
     )
 
