@@ -32,6 +32,19 @@ from . import cigt
 ROUTINGS = ("learned", "random")
 
 
+def steps_for(split: Split, epochs: int) -> int:
+    """Optimizer steps of ``epochs`` over ``split`` at the recipe's batch size."""
+    return epochs * math.ceil(len(split) / models.RECIPE["batch_size"])
+
+
+def objective_for(routing: str, objective: cigt.Objective) -> cigt.Objective:
+    """The objective a run really trains with: the random-routing control has no
+    information-gain term to weigh."""
+    if routing not in ROUTINGS:
+        raise ValueError(f"routing must be one of {ROUTINGS}, got {routing!r}")
+    return cigt.Objective(objective.beta, 0.0) if routing == "random" else objective
+
+
 def schedule_for(steps: int, warmup_share: float = 0.2) -> cigt.Schedule:
     """Warm-up for the first ``warmup_share`` of ``steps`` (the authors: 25 of 125
     epochs), then a temperature decay that reaches the floor at the last step."""
@@ -53,11 +66,10 @@ def train_cigt(
     ``routing="random"`` trains the random-routing control: every route random
     (``random_share`` 1) and no information-gain term. ``info["log"]`` holds the loss
     terms of every step (:func:`cigt.cigt_loss`)."""
-    if routing not in ROUTINGS:
-        raise ValueError(f"routing must be one of {ROUTINGS}, got {routing!r}")
+    objective = objective_for(routing, objective)
     if routing == "random":
-        objective, random_share = cigt.Objective(objective.beta, 0.0), 1.0
-    steps = epochs * math.ceil(len(split) / models.RECIPE["batch_size"])
+        random_share = 1.0
+    steps = steps_for(split, epochs)
     schedule = schedule_for(steps)
     torch.manual_seed(seed)
     net = cigt.LeNetCIGT(schedule=schedule, random_share=random_share)
@@ -104,12 +116,11 @@ def cigt_run(
     """A trained LeNet-CIGT from the cache, trained first if missing: the profile's
     training images (the same subset for the same seed as the baselines) for ``epochs``
     (the profile's by default)."""
-    if routing == "random":  # the control has no information-gain term to weigh
-        objective = cigt.Objective(objective.beta, 0.0)
+    objective = objective_for(routing, objective)  # the key names what really trains
     prof = train.get_profile(profile)
     epochs = epochs or prof.epochs
     split = data.train.subset(prof.train_samples, seed)
-    steps = epochs * math.ceil(len(split) / models.RECIPE["batch_size"])
+    steps = steps_for(split, epochs)
     key = (
         f"cigt-{routing}-{profile}-e{epochs}-b{objective.beta:g}"
         f"-w{objective.decision_weight:g}-seed{seed}"
