@@ -48,7 +48,9 @@ class RoutedConv2d(nn.Module):
     on.
 
     ``forward(x, route, in_route=None)``; route bool [B, G] or [B, G, Th, Tw] with G
-    dividing ``out_channels`` (see :func:`condcomp_lib.ops.routed_conv2d`)."""
+    dividing ``out_channels``. ``backend`` and ``strategy`` (an attribute a caller may
+    change between training and timing) are passed on to
+    :func:`condcomp_lib.ops.routed_conv2d`."""
 
     reports_macs = True
 
@@ -62,11 +64,12 @@ class RoutedConv2d(nn.Module):
         bias: bool = True,
         tile=None,
         backend: str = "auto",
+        strategy: str = "auto",
     ):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.tile, self.backend = tile, backend
+        self.tile, self.backend, self.strategy = tile, backend, strategy
         self.weight = nn.Parameter(
             torch.empty(out_channels, in_channels, kernel_size, kernel_size)
         )
@@ -88,6 +91,7 @@ class RoutedConv2d(nn.Module):
             padding=self.padding,
             tile=self.tile,
             backend=self.backend,
+            strategy=self.strategy,
         )
         cost.report(
             realized_macs(
