@@ -1,4 +1,4 @@
-"""Training, measuring and timing the networks of chapter 7 (activity specialization).
+"""Training and measuring the networks of chapter 7 (activity specialization).
 
 Used by chapter 7. Five networks, compared on the same cluttered canvases:
 
@@ -18,11 +18,12 @@ two minutes; the full profile is the one whose numbers the chapter reports.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 
 import torch
 
-from .. import bench, cache, cost, models, train
+from .. import cache, cost, models, train
 from ..cluttered import ITEM, load_cluttered
 from ..data import Dataset, Split
 from . import activity as act
@@ -111,6 +112,7 @@ def trained(
         return build(kind, s, generic, seed)
 
     def fit():
+        t0 = time.perf_counter()
         net = fresh()
         if kind in ("learned", "random"):
             # dense-then-masked: the routed layers' values and gradients, and faster to
@@ -131,6 +133,7 @@ def trained(
             net.set_strategy("auto")
         info = {"kind": kind, "setup": asdict(s), "seed": seed, "epochs": epochs}
         info["final_train_acc"] = hist["train_acc"][-1]
+        info["train_seconds"] = time.perf_counter() - t0
         return net, info
 
     return cache.cached(key, fresh, fit, retrain=retrain)
@@ -206,27 +209,3 @@ def sweep(learned, random, split: Split, taus, seed: int = 0) -> list[dict]:
     finally:
         learned.tau, random.tau = keep
     return rows
-
-
-# ------------------------------------------------------------------ timing
-
-
-def timing(learned, dense, x: torch.Tensor, repeats: int) -> bench.Comparison:
-    """Time, interleaved, on the batch ``x``: the dense network's full-resolution part,
-    (c)'s full-resolution part on its routes, the same with every tile on, and the whole
-    of each network. The routes and generic features of the part-only rows are computed
-    before timing: those rows time the specialized layers alone."""
-    learned.eval()
-    with torch.no_grad():
-        generic = learned.generic.features(x)
-        route = learned.route(generic)
-    every = torch.ones_like(route)
-    fns = {
-        "dense part": lambda: dense.full_resolution(x),
-        "specialized part": lambda: learned.full_resolution(x, generic, route),
-        "all tiles part": lambda: learned.full_resolution(x, generic, every),
-        "dense whole": lambda: dense(x),
-        "specialized whole": lambda: learned(x),
-    }
-    with torch.no_grad():
-        return bench.compare(fns, repeats=repeats)
