@@ -141,7 +141,8 @@ def play(draw, **controls):
 
 def table(df, digits: int = 2):
     """``df`` styled for reading (every chapter's tables): counts and large numbers with
-    thousands separators, the rest with ``digits`` decimals, never scientific notation."""
+    thousands separators, the rest with ``digits`` decimals, never scientific notation; a
+    missing value is a dash."""
     import pandas as pd
 
     fmt = {}
@@ -151,4 +152,4 @@ def table(df, digits: int = 2):
             continue
         large = kind.is_integer_dtype(df[col]) or df[col].abs().max() >= 1000
         fmt[col] = "{:,.0f}" if large else f"{{:.{digits}f}}"
-    return df.style.format(fmt)
+    return df.style.format(fmt, na_rep="–")

@@ -19,8 +19,8 @@ The pieces, leaves first:
 * :func:`random_route`: the control, the same number of tiles per image and group at
   random places.
 * :class:`SpecializedConv`: one layer of G groups of specialized features, group g
-  computed only on its tiles through :func:`condcomp_lib.ops.routed_conv2d` with a [B, G, 7, 7]
-  route (SBNet's gather, convolve, scatter on a CPU).
+  computed only on its tiles through :func:`condcomp_lib.ops.routed_conv2d` with a
+  [B, G, 7, 7] route (SBNet's gather, convolve, scatter on a CPU).
 * :class:`ActivityNet`: the frozen generic network (the letter's "surgery": the original
   network is kept as it is), three specialized layers at full resolution, and a classifier
   on the pooled generic and specialized features.
