@@ -31,7 +31,9 @@ class KernelActivationModule(nn.Module):
 
     ``forward(x)``: maps x [B, C, H, W] -> switches [B, G] in (0, 1)."""
 
-    def __init__(self, in_channels: int, groups: int, hidden: int = 16):
+    def __init__(
+        self, in_channels: int, groups: int, hidden: int = 16, scale: float = 20.0
+    ):
         super().__init__()
         if in_channels < 1 or groups < 1 or hidden < 1:
             raise ValueError(
@@ -40,16 +42,20 @@ class KernelActivationModule(nn.Module):
             )
         self.bank = nn.Conv2d(in_channels, hidden, 1)
         self.switch = nn.Linear(hidden, groups)
-        # start with every switch well on, so that fine-tuning begins at the dense network
-        nn.init.constant_(self.switch.bias, 3.0)
-        self.groups = groups
+        # every switch starts at sigmoid(0.5) = 0.62 for every input: on, so fine-tuning
+        # begins at the dense network, yet near the threshold, so a short run can move it
+        nn.init.zeros_(self.switch.weight)
+        nn.init.constant_(self.switch.bias, 0.5 / scale)
+        # the logits are scaled up so that Adam's steps, of a fixed size, move the gate
+        # about ``scale`` times faster than the network it fine-tunes
+        self.groups, self.scale = groups, scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
             raise ValueError(f"expected maps [B, C, H, W], got shape {tuple(x.shape)}")
         h = F.relu(self.bank(x))  # [B, hidden, H, W]
         h = h.mean(dim=(2, 3))  # [B, hidden]
-        return torch.sigmoid(self.switch(h))  # [B, G]
+        return torch.sigmoid(self.scale * self.switch(h))  # [B, G]
 
 
 def l1_penalty(switches: torch.Tensor, gain: float) -> torch.Tensor:
