@@ -113,3 +113,22 @@ def test_penalty_gradient_pushes_switches_down():
     value.backward()
     # a larger bias means larger switches, hence a larger penalty: a positive gradient
     assert (model.lkam.switch.bias.grad > 0).all()
+
+
+def test_runs_reject_bad_requests():
+    from condcomp_lib.methods import gates_runs as runs
+
+    with pytest.raises(ValueError):
+        runs.get_setup("huge")
+    with pytest.raises(ValueError):
+        runs.train_lkam(None, "quick", 0)  # neither a gain nor static groups
+    with pytest.raises(ValueError):
+        runs.train_lkam(None, "quick", 0, gain=0.1, static_groups=4)
+
+
+def test_cascade_and_lkam_keys_name_their_own_epochs():
+    from condcomp_lib.methods import gates_runs as runs
+
+    s = runs.get_setup("quick")
+    assert s.tag().endswith(f"-e{s.epochs}")
+    assert s.tag(cascade=True).endswith(f"-e{s.cascade_epochs}")

@@ -41,13 +41,14 @@ class Setup:
     pass_on: float = 0.5  # the share of training samples, the least confident ones,
     # that the first network passes on to train the second
 
-    def tag(self) -> str:
-        return f"n{self.train_samples}-e{self.epochs},{self.cascade_epochs}"
+    def tag(self, cascade: bool = False) -> str:
+        """What changes the weights of an LKAM network (or a cascade's), for its key."""
+        return f"n{self.train_samples}-e{self.cascade_epochs if cascade else self.epochs}"
 
 
 SETUPS = {
-    "quick": Setup(1500, 1000, 1, 8, (0.1, 0.5)),
-    "full": Setup(None, None, 4, 8, (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)),
+    "quick": Setup(1500, 1000, 1, 5, (0.1, 0.5)),
+    "full": Setup(None, None, 2, 6, (0.05, 0.1, 0.2, 0.5, 1.0)),
 }
 
 
@@ -174,7 +175,7 @@ def train_first(data: Dataset, profile: str, seed: int, progress: bool = True):
         )
         return model, {"loss": hist["loss"]}
 
-    key = f"cascade-first-{profile}-{s.tag()}-seed{seed}"
+    key = f"cascade-first-{profile}-{s.tag(cascade=True)}-seed{seed}"
     return cache.cached(key, lambda: models.LeNet(SMALL), fit)
 
 
@@ -214,7 +215,7 @@ def train_second(
         return model, info
 
     name = "context" if context else "plain"
-    key = f"cascade-{name}-{profile}-{s.tag()}-p{s.pass_on}-seed{seed}"
+    key = f"cascade-{name}-{profile}-{s.tag(cascade=True)}-p{s.pass_on}-seed{seed}"
     return cache.cached(key, lambda: cc.ContextualStage(MIDDLE, context=context), fit)
 
 
