@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from . import cost
 from .data import Split
 from .viz import headless
 
@@ -206,3 +207,29 @@ def evaluate(
         .mean()
         .item()
     )
+
+
+@torch.no_grad()
+def measure(model: torch.nn.Module, split: Split, batch_size: int = 500) -> dict:
+    """Accuracy and cost of ``model`` on a split in one pass, on the CPU: ``accuracy``;
+    ``macs``, the mean MACs per sample counted as executed
+    (:class:`~condcomp_lib.cost.RealizedMacs`); the predictions ``pred`` [N]; and, for
+    a model that keeps the route of its last forward in ``last_route``, every sample's
+    route, ``routes`` [N, ...]."""
+    model.eval()
+    preds, macs, routes = [], [], []
+    for x, _ in batches(split, batch_size):
+        with cost.RealizedMacs(model, len(x)) as counter:
+            preds.append(model(x).argmax(1))
+        macs.append(counter.per_sample)
+        if getattr(model, "last_route", None) is not None:
+            routes.append(model.last_route.cpu())
+    pred = torch.cat(preds)
+    out = {
+        "accuracy": (pred == split.y).float().mean().item(),
+        "macs": torch.cat(macs).mean().item(),
+        "pred": pred,
+    }
+    if routes:
+        out["routes"] = torch.cat(routes)
+    return out

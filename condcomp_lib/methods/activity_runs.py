@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .. import cache, cost, models, train
+from .. import cache, models, train
 from ..cluttered import ITEM, load_cluttered
 from ..data import Dataset, Split
 from . import activity as act
@@ -153,24 +153,12 @@ def object_cells(boxes, grid: int = act.GRID, canvas: int = act.CANVAS) -> torch
     return r[:, :, None] & c[:, None, :]
 
 
-@torch.no_grad()
 def measure(net, split: Split, batch_size: int = 500) -> dict:
-    """Accuracy and mean MACs per image, counted as executed; for a specialized network
-    also the fraction of (group, tile) items computed and the routes [N, G, 7, 7]."""
-    net.eval()
-    correct, macs, routes = 0, [], []
-    for x, y in train.batches(split, batch_size):
-        with cost.RealizedMacs(net, len(x)) as counter:
-            logits = net(x)
-        correct += (logits.argmax(1) == y).sum().item()
-        macs.append(counter.per_sample)
-        if isinstance(net, act.ActivityNet):
-            routes.append(net.last_route.cpu())
-    out = {"accuracy": correct / len(split), "macs": torch.cat(macs).mean().item()}
-    if routes:
-        r = torch.cat(routes)
-        out["active_fraction"] = r.float().mean().item()
-        out["routes"] = r
+    """:func:`condcomp_lib.train.measure`, and for a specialized network the fraction of
+    (group, tile) items computed (its ``routes`` are [N, G, 7, 7])."""
+    out = train.measure(net, split, batch_size)
+    if "routes" in out:
+        out["active_fraction"] = out["routes"].float().mean().item()
     return out
 
 

@@ -272,29 +272,6 @@ def conditional(ds: Dataset, profile: str, routing: str, seed: int = 0, retrain=
 # ------------------------------------------------------------------ measuring
 
 
-@torch.no_grad()
-def measure(net: torch.nn.Module, split: Split, batch_size: int = 1000) -> dict:
-    """Accuracy, mean MACs per image counted as executed, the predictions [N] and, for a
-    routed network, the route of every image [N]."""
-    net.eval()
-    preds, macs, routes = [], [], []
-    for x, _ in train.batches(split, batch_size):
-        with cost.RealizedMacs(net, len(x)) as counter:
-            preds.append(net(x).argmax(1))
-        macs.append(counter.per_sample)
-        if getattr(net, "last_route", None) is not None:
-            routes.append(net.last_route)
-    pred = torch.cat(preds)
-    out = {
-        "accuracy": (pred == split.y).float().mean().item(),
-        "macs": torch.cat(macs).mean().item(),
-        "pred": pred,
-    }
-    if routes:
-        out["route"] = torch.cat(routes)
-    return out
-
-
 def dense_macs(net: torch.nn.Module) -> int:
     """Every MAC of ``net`` if all of it ran: the base (to its last hidden layer) plus
     every specialist of a tree; the root and every branch of a conditional LeNet."""
