@@ -139,6 +139,7 @@ def measure_lkam(model: lkam.LKAMLeNet, split: Split) -> dict:
         "acc": (logits.argmax(1) == split.y).float().mean().item(),
         "conv_fraction": (conv_macs(model, split.x).mean() / thick_conv_macs()).item(),
         "groups_on": route.mean().item(),
+        "macs": cost.realized_macs(model, split.x).mean().item(),  # all layers
         "per_class": per_class.tolist(),
     }
 
@@ -219,10 +220,17 @@ def train_second(
     return cache.cached(key, lambda: cc.ContextualStage(MIDDLE, context=context), fit)
 
 
+def contextual(first, second, threshold: float) -> Cascade:
+    """The cascade (first, second): a sample stops after ``first`` when its top
+    probability reaches ``threshold``, else ``second`` runs on it (with the first's
+    logits as context when ``second`` takes them)."""
+    return Cascade([first, second], MaxProbRule(threshold)).eval()
+
+
 def measure_cascade(first, second, split: Split, threshold: float) -> dict:
     """Accuracy, mean MACs per sample and the share decided by the first network, for
     the cascade (first, second) under a top-probability ``threshold``."""
-    cascade = Cascade([first, second], MaxProbRule(threshold)).eval()
+    cascade = contextual(first, second, threshold)
     with torch.no_grad():
         out = cascade(split.x)
     return {
@@ -231,3 +239,22 @@ def measure_cascade(first, second, split: Split, threshold: float) -> dict:
         "macs": cost.realized_macs(cascade, split.x).mean().item(),
         "first_share": (out.exit_index == 0).float().mean().item(),
     }
+
+
+def time_cascade(cascade: Cascade, alone: torch.nn.Module, x: torch.Tensor, repeats: int):
+    """Time of ``alone`` / time of ``cascade`` (above 1: the cascade is faster), measured
+    interleaved at batch 256 (the first 256 images of ``x``) and at batch 1 (its first 32
+    images one at a time, so that both easy and hard images are timed)."""
+    x256, singles = x[:256], [x[i : i + 1] for i in range(32)]
+    out = {}
+    with torch.no_grad():
+        for batch, run in (
+            ("batch 256", lambda net: net(x256)),
+            ("batch 1", lambda net: [net(xi) for xi in singles]),
+        ):
+            c = bench.compare(
+                {"alone": lambda: run(alone), "cascade": lambda: run(cascade)},
+                repeats=repeats,
+            )
+            out[batch] = c.ratio("alone", "cascade")
+    return out
