@@ -5,8 +5,8 @@ book* section examines, the paper's own number (the only numbers typed by hand) 
 the book's number lives in the committed ``results/<chapter>.json``. This module reads our
 number, turns the two into a verdict and builds the table:
 
->>> from condcomp_lib import claims
->>> claims.table()  # chapter, paper, claim, paper's number, ours, verdict, why
+    from condcomp_lib import claims
+    claims.table()  # chapter, paper, claim, paper's number, ours, verdict, why
 
 Our number is an expression over *paths* into one results file. A path is the file's keys
 joined by dots: ``models.CIGT.test_acc_mean``. A key that is not a plain name (spaces,
@@ -19,10 +19,11 @@ one with the smallest field. Expressions combine paths and numbers with ``+ - * 
 parentheses, and ``min``, ``max``, ``mean`` reduce the lists that ``*`` makes.
 
 A rule is one or two conditions on our number (after ``scale``): ``reproduced_if`` and
-optionally ``partly_if``, each one or more comparisons joined by ``and``, such as ``">= 0.3"``
-or ``"> 0 and < 10"``. The verdict is *reproduced* when the first holds, *partly* when the
-second does, *not reproduced* otherwise, and *pending* while the results file is not
-committed. A claim that cannot be compared carries ``verdict: not comparable`` instead.
+optionally ``partly_if``, each one or more comparisons joined by ``and``, such as
+``">= 0.3"`` or ``"> 0 and < 10"``. The verdict is *reproduced* when the first holds,
+*partly* when the second does, *not reproduced* otherwise, and *pending* while the results
+file is not committed. A claim that cannot be compared carries ``verdict: not
+comparable`` instead.
 
 A wrong path in a results file that exists, a malformed rule or expression, and a repeated
 id raise :class:`ClaimError`, which names the claim."""
@@ -160,7 +161,7 @@ def parse(expr: str):
 
 
 def _key(mapping: dict, seg: str):
-    """One key of a mapping: a name, a number, or a backquoted key (``*`` for a prefix)."""
+    """One key of a mapping: a name, a number or a backquoted key (``*``: a prefix)."""
     if seg.startswith("`"):
         name = seg[1:-1]
         if name.endswith("*"):
@@ -195,7 +196,9 @@ def _select(items, selector: str):
     if m := re.fullmatch(rf"(min|max)\s+({_NAME})", body):
         pick, field = m.groups()
         return (min if pick == "min" else max)(items, key=lambda r: r[field])
-    conds = [c.split("=", 1) for c in re.findall(rf"{_NAME}\s*=\s*(?:{_QUOTED}|[^,]+)", body)]
+    conds = [
+        c.split("=", 1) for c in re.findall(rf"{_NAME}\s*=\s*(?:{_QUOTED}|[^,]+)", body)
+    ]
     if not conds:
         raise KeyError(f"cannot read the selector {selector}")
     found = [
@@ -444,7 +447,8 @@ def table(results_root=None, claims_file=None, details: bool = False):
             "chapter": c["chapter"],
             "paper": c["paper"],
             "claim": c["claim"],
-            "paper's number": paper + (" (unverified)" if c["status"] != "verified" else ""),
+            "paper's number": paper
+            + (" (unverified)" if c["status"] != "verified" else ""),
             "ours": ours,
             "verdict": v,
             "why": " ".join(why.split()),
