@@ -109,7 +109,8 @@ def entry(
     ``throughput_b256_ratio`` instead."""
     if isinstance(accuracy, Mapping):
         accuracy = list(accuracy.values())
-    accs = [float(a) for a in accuracy] if hasattr(accuracy, "__iter__") else [accuracy]
+    one = isinstance(accuracy, (int, float)) or getattr(accuracy, "ndim", None) == 0
+    accs = [float(accuracy)] if one else [float(a) for a in accuracy]
     if latency_b1 is not None:
         if latency_b1_ratio is not None:
             raise ValueError(f"{name}: give latency_b1 or latency_b1_ratio, not both")
