@@ -145,11 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         done["runs"].append(run)
         # rewritten after every run: a study cut short keeps what it finished
+        methods = methods_of(done["runs"], device, cache.current_commit())
+        note = {} if methods else {"methods_note": "no budget has its static run yet"}
         cache.save_results(
-            STUDY,
-            {"runs": done["runs"]},
-            device=device,
-            methods=methods_of(done["runs"], device, cache.current_commit()),
+            STUDY, {"runs": done["runs"], **note}, device=device, methods=methods
         )
         print(
             f"[{i}/{len(plan)}] {m:>6} {e:>3} epoch(s) seed {s}: test "

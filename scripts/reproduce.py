@@ -19,9 +19,10 @@ not noticed. A chapter also runs when a chapter it needs ran in the same invocat
 a chapter that writes no results file of its own (the comparison) always runs. ``FORCE=1``
 (``--force``) runs every selected chapter.
 
-After a chapter's run, if its results file was rewritten without ``wall_clock_s``, the
-run's wall-clock is recorded there. Chapter 3's budget study is not part of this: it
-runs for hours on its own (``make budget``)."""
+After a chapter's run, a rewritten results file that lacks ``wall_clock_s`` gets the
+run's wall-clock, and one without ``methods`` (a chapter not yet writing its entries)
+gets them from ``scripts/migrate_results.py``. Chapter 3's budget study is not part of
+this: it runs for hours on its own (``make budget``)."""
 
 from __future__ import annotations
 
@@ -160,17 +161,23 @@ def notebook_code(nb: Path) -> str:
     return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
 
 
-def record_wall_clock(path: Path, seconds: float) -> bool:
-    """Write ``seconds`` into a results file that lacks its wall-clock; True if done."""
+def complete(path: Path, seconds: float) -> list[str]:
+    """Bring a freshly written results file into the schema where its chapter did not:
+    its entries from ``migrate_results`` when it has none, ``seconds`` as its wall-clock
+    when it has none. Returns what was added."""
+    import migrate_results
     from condcomp_lib import results_schema
 
-    results = json.loads(path.read_text())
-    if results.get("wall_clock_s") is not None:
-        return False
-    results["wall_clock_s"] = round(seconds, 1)
-    results_schema.validate(results, f"results/{path.name}")
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    return True
+    results, added = json.loads(path.read_text()), []
+    if "methods" not in results:
+        results, added = migrate_results.migrate(results), ["methods"]
+    if results.get("wall_clock_s") is None:
+        results["wall_clock_s"] = round(seconds, 1)
+        added.append("wall_clock_s")
+    if added:
+        results_schema.validate(results, f"results/{path.name}")
+        path.write_text(json.dumps(results, indent=2) + "\n")
+    return added
 
 
 # ---------------------------------------------------------------- the run
@@ -226,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         took = time.perf_counter() - t0
         ran.add(stem)
         rewritten = path.is_file() and path.stat().st_mtime != before
-        if rewritten and record_wall_clock(path, took):
-            print(f"  wall-clock recorded in {path.name}", flush=True)
+        added = complete(path, took) if rewritten else []
+        if added:
+            print(f"  added to {path.name}: {', '.join(added)}", flush=True)
         print(
             f"  done in {took:.0f} s"
             + ("" if rewritten or not writes else f"; {path.name} was not rewritten")

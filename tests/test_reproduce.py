@@ -110,19 +110,20 @@ def test_a_chapter_writes_results_only_under_its_own_name():
     assert not reproduce.writes_results("04_cigt", code)
 
 
-def test_the_wall_clock_is_recorded_only_where_missing(tmp_path):
-    path = tmp_path / "99_example.json"
+def test_a_run_is_completed_only_where_the_chapter_did_not(tmp_path):
+    path = tmp_path / "05_routed_execution.json"
     results = {
-        "chapter": "99_example",
+        "chapter": "05_routed_execution",
+        "date": "2026-01-01",
         "device": "CPU",
         "commit": "abc1234",
+        "torch": "2.0",
         "profile": "full",
         "wall_clock_s": None,
-        "methods": [],
-        "methods_note": "nothing trained",
     }
     path.write_text(json.dumps(results))
-    assert reproduce.record_wall_clock(path, 12.34)
-    assert json.loads(path.read_text())["wall_clock_s"] == 12.3
-    assert not reproduce.record_wall_clock(path, 99.0)
-    assert json.loads(path.read_text())["wall_clock_s"] == 12.3
+    assert reproduce.complete(path, 12.34) == ["methods", "wall_clock_s"]
+    done = json.loads(path.read_text())
+    assert done["wall_clock_s"] == 12.3 and done["methods"] == []
+    assert reproduce.complete(path, 99.0) == []
+    assert json.loads(path.read_text()) == done

@@ -172,6 +172,14 @@ def test_save_results_refuses_a_bad_entry(monkeypatch, tmp_path):
     assert {m["device"] for m in saved["methods"]} == {"CPU"}
 
 
+def test_save_results_keeps_a_run_without_entries(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(cache, "ROOT", tmp_path)
+    path = cache.save_results("99_example", {"x": 1}, "CPU")
+    assert "migrate_results.py" in capsys.readouterr().out
+    saved = json.loads(path.read_text())
+    assert "methods" not in saved and saved["x"] == 1 and saved["profile"] == "full"
+
+
 def test_load_methods_has_one_row_per_entry(tmp_path):
     (tmp_path / "99_example.json").write_text(json.dumps(example()))
     table = results_schema.load_methods(tmp_path)
