@@ -1,7 +1,9 @@
 # Conditional Computation, Reproduced
 #   make test      unit tests, every chapter executed (quick profile), the book built and checked
 #   make book      execute every chapter (PROFILE=quick|full) and build the HTML book
-#   make reproduce the full profile: every chapter's numbers, written to results/*.json
+#   make reproduce the full profile: every chapter's numbers, written to results/*.json, in
+#                  dependency order; skips a chapter whose results are current (see
+#                  scripts/reproduce.py); CHAPTER=04_cigt runs one, FORCE=1 reruns current ones
 #   make bench     time the routed ops; writes benchmarks/results/<device>.json
 #   make budget    chapter 3's CondConv budget study (hours; resumes where it stopped)
 # Each target creates .venv and fetches the data first when they are missing.
@@ -42,7 +44,8 @@ book: data
 	$(PY) scripts/book.py --profile $(PROFILE)
 
 reproduce: data
-	$(PY) scripts/book.py --profile full
+	$(PY) scripts/reproduce.py $(if $(CHAPTER),--chapter $(CHAPTER)) \
+		$(if $(filter 1,$(FORCE)),--force)
 
 bench: data
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

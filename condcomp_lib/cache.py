@@ -3,8 +3,9 @@
 Used by every chapter that trains. Trained models go to a git-ignored cache, ``.cache/``
 in the repository (or ``$CONDCOMP_CACHE``), so that a later chapter can load chapter 0's
 baselines instead of training them again. Full-profile measurements go to
-``results/<chapter>.json``, stamped with the date, the device and the commit; each chapter
-shows its committed file beside the numbers of the profile it ran in.
+``results/<chapter>.json``, stamped with the date, the device and the commit, in the
+schema of ``results_schema``; each chapter shows its committed file beside the numbers of
+the profile it ran in.
 
 A model is saved with a small JSON of what produced it; a file that fails to load is
 treated as missing (and retrained by the caller), never half-used."""
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+
+from condcomp_lib import results_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,19 +92,41 @@ def current_commit() -> str:
         return "unknown"
 
 
-def save_results(chapter: str, results: dict, device: str) -> Path:
-    """Write ``results/<chapter>.json`` stamped with date, device and commit."""
+def save_results(
+    chapter: str,
+    results: dict,
+    device: str,
+    *,
+    profile: str = "full",
+    wall_clock_s: float | None = None,
+    methods: list[dict] | None = None,
+) -> Path:
+    """Write ``results/<chapter>.json`` stamped with date, device, commit and profile.
+
+    ``methods`` are the chapter's entries (built with ``results_schema.entry``); each gets
+    the file's stamp. The file is checked against the schema of ``results_schema`` before
+    it is written: a bad entry fails here, naming the field, and nothing is written. A
+    chapter that passes no ``methods`` (one not yet written for the schema) still has its
+    run kept, and is told that ``scripts/migrate_results.py`` adds the entries."""
     out = ROOT / "results"
     out.mkdir(exist_ok=True)
+    commit = current_commit()
     stamped = {
         "chapter": chapter,
         "date": datetime.date.today().isoformat(),
         "device": device,
-        "commit": current_commit(),
+        "commit": commit,
         "torch": torch.__version__,
+        "profile": profile,
+        "wall_clock_s": None if wall_clock_s is None else float(wall_clock_s),
         **results,
     }
     path = out / f"{chapter}.json"
+    if methods is None:
+        print(f"{path.name} has no methods entries: scripts/migrate_results.py adds them")
+    else:
+        stamped["methods"] = results_schema.stamped(methods, device, commit, profile)
+        results_schema.validate(stamped, f"results/{path.name}")
     path.write_text(json.dumps(stamped, indent=2) + "\n")
     return path
 

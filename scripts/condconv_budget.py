@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from condcomp_lib import bench, cache, data, models, train  # noqa: E402
+from condcomp_lib import bench, cache, data, models, results_schema, train  # noqa: E402
 from condcomp_lib.methods import condconv  # noqa: E402
 
 STUDY = "03_condconv_budget"
@@ -56,6 +56,60 @@ def train_one(model: str, ds, epochs: int, seed: int):
     if model == "static":
         return models.baseline("thick", ds, "full", seed=seed, epochs=epochs)
     return condconv.trained(int(model), ds, "full", seed=seed, epochs=epochs)
+
+
+def label(model: str, epochs: int) -> str:
+    kind = "static LeNet" if model == "static" else f"CondConv, n = {model}"
+    return f"{kind}, {epochs} epoch{'s' if epochs > 1 else ''}"
+
+
+def methods_of(runs: list[dict], device: str, commit: str) -> list[dict]:
+    """The study's entries in the results schema: one per (model, epochs), its accuracy
+    over the seeds run so far, against the static LeNet at the same epochs (a budget
+    without a static run has no entries yet). Nothing here is timed."""
+    accs: dict[tuple[str, int], dict[int, float]] = {}
+    for r in runs:
+        accs.setdefault((r["model"], r["epochs"]), {})[r["seed"]] = r["test_acc"]
+
+    def n_of(model: str) -> int:
+        return 0 if model == "static" else int(model)
+
+    def macs(model: str) -> int:
+        return sum(condconv.lenet_macs(models.THICK, n_of(model)).values())
+
+    def params(model: str) -> int:
+        net = (
+            models.LeNet(models.THICK)
+            if model == "static"
+            else condconv.CondLeNet(models.THICK, int(model))
+        )
+        return sum(p.numel() for p in net.parameters())
+
+    out = []
+    for m, e in sorted(accs, key=lambda k: (k[1], n_of(k[0]))):
+        if ("static", e) not in accs:
+            continue
+        stamps = {
+            (r["device"], r["commit"])
+            for r in runs
+            if (r["model"], r["epochs"]) == (m, e)
+        }
+        out.append(
+            results_schema.entry(
+                label(m, e),
+                chapter=STUDY,
+                role="dense" if m == "static" else "control" if m == "1" else "method",
+                baseline=label("static", e),
+                accuracy=[accs[m, e][s] for s in sorted(accs[m, e])],
+                macs=macs(m),
+                baseline_macs=macs("static"),
+                params=params(m),
+                note=None
+                if stamps <= {(device, commit)}
+                else "seeds run on other machines or commits: see each run in runs",
+            )
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         }
         done["runs"].append(run)
         # rewritten after every run: a study cut short keeps what it finished
-        cache.save_results(STUDY, {"runs": done["runs"]}, device=device)
+        methods = methods_of(done["runs"], device, cache.current_commit())
+        note = {} if methods else {"methods_note": "no budget has its static run yet"}
+        cache.save_results(
+            STUDY, {"runs": done["runs"], **note}, device=device, methods=methods
+        )
         print(
             f"[{i}/{len(plan)}] {m:>6} {e:>3} epoch(s) seed {s}: test "
             f"{100 * run['test_acc']:.2f}% ({time.perf_counter() - t0:.0f} s)",

@@ -1,0 +1,129 @@
+"""`make reproduce`: the chapters run in dependency order, and a chapter runs again only
+when its results are missing or older than its sources, or when a chapter it needs ran."""
+
+import json
+
+import pytest
+
+import reproduce
+from reproduce import decide, needs, order
+
+BOOK = [
+    "00_baselines",
+    "01_early_exit",
+    "02_adaptive_networks",
+    "03_condconv",
+    "04_cigt",
+    "05_routed_execution",
+    "06_block_policies",
+    "07_activity_specialization",
+    "08_feature_cluster_trees",
+    "09_gates_and_cascades",
+    "10_comparison",
+]
+
+
+def test_every_chapter_comes_after_the_chapters_it_needs():
+    got = order(list(reversed(BOOK)))
+    assert got[0] == "00_baselines" and got[-1] == "10_comparison"
+    for i, stem in enumerate(got):
+        assert needs(stem, BOOK) <= set(got[:i]), stem
+    assert got.index("01_early_exit") < got.index("02_adaptive_networks")
+    assert got.index("04_cigt") < got.index("08_feature_cluster_trees")
+    assert needs("10_comparison", BOOK) == set(BOOK) - {"10_comparison"}
+
+
+def test_one_chapter_alone_needs_nothing_absent():
+    assert order(["04_cigt"]) == ["04_cigt"]
+    assert needs("02_adaptive_networks", ["02_adaptive_networks"]) == set()
+
+
+def test_a_cycle_is_refused(monkeypatch):
+    monkeypatch.setattr(reproduce, "NEEDS", {"00_a": {"01_b"}, "01_b": {"00_a"}})
+    with pytest.raises(ValueError, match="need each other"):
+        order(["00_a", "01_b"])
+
+
+def plan(**kw):
+    args = dict(
+        writes_results=True,
+        stamp="abc1234",
+        changed=[],
+        ran=set(),
+        needed={"00_baselines"},
+        force=False,
+    )
+    return decide("04_cigt", **{**args, **kw})
+
+
+def test_current_results_are_skipped():
+    run, why = plan()
+    assert not run and "current" in why and "abc1234" in why
+
+
+@pytest.mark.parametrize(
+    "kw, reason",
+    [
+        (dict(force=True), "FORCE=1"),
+        (dict(stamp=None), "no results file"),
+        (dict(changed=None), "git does not know"),
+        (dict(changed=["chapters/04_cigt.ipynb"]), "chapters/04_cigt.ipynb"),
+        (dict(ran={"00_baselines"}), "00_baselines"),
+        (dict(writes_results=False), "writes no results file"),
+    ],
+)
+def test_a_chapter_runs_when_its_results_are_not_current(kw, reason):
+    run, why = plan(**kw)
+    assert run and reason in why
+
+
+def test_a_chapter_that_ran_unneeded_does_not_force_a_rerun():
+    run, _ = plan(ran={"05_routed_execution"})
+    assert not run
+
+
+def test_sources_are_the_notebook_and_the_modules_it_imports():
+    code = (
+        "from condcomp_lib import cache, train\n"
+        "from condcomp_lib.methods import cigt, cigt_runs as runs\n"
+        "from condcomp_lib.nn import Routing\n"
+        "from condcomp_lib.methods.cascade import Cascade\n"
+        "import torch\n"
+    )
+    got = reproduce.sources("04_cigt", code)
+    assert got == [
+        "chapters/04_cigt.ipynb",
+        "condcomp_lib/cache.py",
+        "condcomp_lib/methods/cascade.py",
+        "condcomp_lib/methods/cigt.py",
+        "condcomp_lib/methods/cigt_runs.py",
+        "condcomp_lib/nn",
+        "condcomp_lib/train.py",
+    ]
+
+
+def test_a_chapter_writes_results_only_under_its_own_name():
+    code = (
+        'cache.load_results("04_cigt")\ncache.save_results(\n    "08_trees", {}, "cpu")'
+    )
+    assert reproduce.writes_results("08_trees", code)
+    assert not reproduce.writes_results("04_cigt", code)
+
+
+def test_a_run_is_completed_only_where_the_chapter_did_not(tmp_path):
+    path = tmp_path / "05_routed_execution.json"
+    results = {
+        "chapter": "05_routed_execution",
+        "date": "2026-01-01",
+        "device": "CPU",
+        "commit": "abc1234",
+        "torch": "2.0",
+        "profile": "full",
+        "wall_clock_s": None,
+    }
+    path.write_text(json.dumps(results))
+    assert reproduce.complete(path, 12.34) == ["methods", "wall_clock_s"]
+    done = json.loads(path.read_text())
+    assert done["wall_clock_s"] == 12.3 and done["methods"] == []
+    assert reproduce.complete(path, 99.0) == []
+    assert json.loads(path.read_text()) == done
