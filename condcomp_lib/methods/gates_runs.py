@@ -241,20 +241,22 @@ def measure_cascade(first, second, split: Split, threshold: float) -> dict:
     }
 
 
-def time_cascade(cascade: Cascade, alone: torch.nn.Module, x: torch.Tensor, repeats: int):
-    """Time of ``alone`` / time of ``cascade`` (above 1: the cascade is faster), measured
-    interleaved at batch 256 (the first 256 images of ``x``) and at batch 1 (its first 32
-    images one at a time, so that both easy and hard images are timed)."""
+def time_cascade(cascade: Cascade, refs: dict, x: torch.Tensor, repeats: int) -> dict:
+    """The cascade and the reference networks ``refs`` (name -> network) timed
+    interleaved, at batch 256 (the first 256 images of ``x``) and at batch 1 (its first 32
+    images one at a time, so that both easy and hard images are timed). Returns
+    {"batch 256" | "batch 1": :class:`~condcomp_lib.bench.Comparison`}; read
+    ``c.ratio(name, "cascade")`` (above 1: the cascade is faster)."""
     x256, singles = x[:256], [x[i : i + 1] for i in range(32)]
+    nets = {**refs, "cascade": cascade}
     out = {}
     with torch.no_grad():
         for batch, run in (
             ("batch 256", lambda net: net(x256)),
             ("batch 1", lambda net: [net(xi) for xi in singles]),
         ):
-            c = bench.compare(
-                {"alone": lambda: run(alone), "cascade": lambda: run(cascade)},
+            out[batch] = bench.compare(
+                {name: (lambda n=net: run(n)) for name, net in nets.items()},
                 repeats=repeats,
             )
-            out[batch] = c.ratio("alone", "cascade")
     return out
