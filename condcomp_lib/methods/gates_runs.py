@@ -40,14 +40,18 @@ class Setup:
     groups: int = 8  # kernel groups of conv2
     pass_on: float = 0.5  # the share of training samples, the least confident ones,
     # that the first network passes on to train the second
+    cascade_samples: int | None = None  # images the cascade networks train on (None:
+    # all); the cheap first network needs more than the quick LKAM fine-tuning
 
     def tag(self, cascade: bool = False) -> str:
         """What changes the weights of an LKAM network (or a cascade's), for its key."""
-        return f"n{self.train_samples}-e{self.cascade_epochs if cascade else self.epochs}"
+        if cascade:
+            return f"n{self.cascade_samples}-e{self.cascade_epochs}"
+        return f"n{self.train_samples}-e{self.epochs}"
 
 
 SETUPS = {
-    "quick": Setup(1500, 1000, 1, 5, (0.1, 0.5)),
+    "quick": Setup(1500, 1000, 1, 5, (0.1, 0.5), cascade_samples=3000),
     "full": Setup(None, None, 2, 6, (0.05, 0.1, 0.2, 0.5, 1.0)),
 }
 
@@ -164,7 +168,7 @@ def train_first(data: Dataset, profile: str, seed: int, progress: bool = True):
     def fit():
         torch.manual_seed(seed)
         model = models.LeNet(SMALL)
-        split = data.train.subset(s.train_samples, seed)
+        split = data.train.subset(s.cascade_samples, seed)
         hist = _fit(
             model,
             split,
@@ -193,7 +197,7 @@ def train_second(
     s = get_setup(profile)
 
     def fit():
-        split = data.train.subset(s.train_samples, seed)
+        split = data.train.subset(s.cascade_samples, seed)
         top = torch.softmax(train.predict(first, split), 1).amax(1)  # [N]
         cut = top.quantile(s.pass_on).item()  # below it: passed on
         hard = cc.passed_on(first, split, MaxProbRule(cut))  # [n]
