@@ -114,8 +114,17 @@ IMPORT = re.compile(
 
 
 def writes_results(stem: str, code: str) -> bool:
-    """Whether a chapter's ``code`` saves ``results/<stem>.json``."""
-    return re.search(r'save_results\(\s*"' + re.escape(stem) + '"', code) is not None
+    """Whether a chapter's ``code`` saves ``results/<stem>.json``: it calls
+    ``save_results`` with its own name, written in the call or bound to a name first
+    (``CH = "<stem>"``)."""
+    quoted = '"' + re.escape(stem) + '"'
+    if re.search(r"save_results\(\s*" + quoted, code):
+        return True
+    bound = re.search(r"^(\w+) = " + quoted + r"\s*$", code, re.M)
+    return (
+        bound is not None
+        and re.search(r"save_results\(\s*" + bound.group(1) + r"\b", code) is not None
+    )
 
 
 def sources(stem: str, code: str, root: Path = ROOT) -> list[str]:

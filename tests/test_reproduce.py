@@ -108,6 +108,9 @@ def test_a_chapter_writes_results_only_under_its_own_name():
     )
     assert reproduce.writes_results("08_trees", code)
     assert not reproduce.writes_results("04_cigt", code)
+    bound = 'CH = "09_gates"\ncache.save_results(\n    CH, {}, device="cpu")'
+    assert reproduce.writes_results("09_gates", bound)
+    assert not reproduce.writes_results("09_gates", 'CH = "09_gates"\nprint(CH)')
 
 
 def test_a_run_is_completed_only_where_the_chapter_did_not(tmp_path):
