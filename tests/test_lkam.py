@@ -115,6 +115,21 @@ def test_penalty_gradient_pushes_switches_down():
     assert (model.lkam.switch.bias.grad > 0).all()
 
 
+def test_a_group_that_is_off_still_learns_whether_to_turn_on():
+    # every switch just below the threshold: every group off in the forward pass; the
+    # cross-entropy alone must still reach the switches through the straight-through
+    # estimate, or the penalty would switch groups off for good
+    model = small_lkam()
+    model.dropout.p = 0.0
+    with torch.no_grad():
+        model.lkam.switch.bias.fill_(-0.01)  # sigmoid(20 * -0.01) = 0.45
+    model.train()
+    x, y = images(16), torch.arange(16) % 10
+    F.cross_entropy(model(x), y).backward()
+    assert not model.route.any()
+    assert model.lkam.switch.bias.grad.abs().min() > 0
+
+
 def test_runs_reject_bad_requests():
     from condcomp_lib.methods import gates_runs as runs
 

@@ -140,15 +140,19 @@ class LKAMLeNet(nn.Module):
         s, route = self.gate(h)  # [B, G] each
         self.switches, self.route = s, route
         if self.training:
-            # hard forward, soft backward: the value is the route, the gradient is dS
+            # hard forward, soft backward: the value is the route, the gradient is dS.
+            # The switch multiplies the maps after the ReLU, which gives the same values
+            # (ReLU(y) * 0 = ReLU(y * 0) = 0), but keeps a gradient for a group that is
+            # off: gated before the ReLU it would sit at exactly 0, where the ReLU passes
+            # no gradient, and a group once off could never be turned on again
             hard = route.float() + s - s.detach()  # [B, G]
             every = torch.ones_like(route)
-            y = self.conv2(h, every)  # [B, c2, 14, 14]
+            y = F.relu(self.conv2(h, every))  # [B, c2, 14, 14]
             per_channel = hard.repeat_interleave(self.widths.conv2 // self.groups, 1)
             y = y * per_channel[:, :, None, None]
         else:
-            y = self.conv2(h, route)  # exact zeros in the groups that are off
-        y = F.max_pool2d(F.relu(y), 2)  # [B, c2, 7, 7]
+            y = F.relu(self.conv2(h, route))  # exact zeros in the groups that are off
+        y = F.max_pool2d(y, 2)  # [B, c2, 7, 7]
         y = F.max_pool2d(F.relu(self.conv3(y)), 2)  # [B, c3, 3, 3]
         y = self.dropout(F.relu(self.fc1(y.flatten(1))))
         y = self.dropout(F.relu(self.fc2(y)))
