@@ -106,6 +106,8 @@ def chapter_calls(nb):
 def test_every_chapter_uses_its_device(nb):
     notebook = nbformat.read(nb, as_version=4)
     code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    if "import torch" not in code:
+        pytest.skip(f"{nb.name} runs no network (it reads committed results)")
     assert "dev = train.resolve_device(device)" in code, (
         f"{nb.name} never resolves `device`"
     )
