@@ -37,7 +37,8 @@ import re
 import string
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from .cache import ROOT  # the book's root, where results/ lives
+
 CLAIMS_FILE = ROOT / "chapters" / "paper_claims.yaml"
 RESULTS_ROOT = ROOT / "results"
 FIXED_VERDICTS = ("not comparable",)

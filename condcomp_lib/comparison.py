@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import ROOT  # the book's root, where results/ lives
 from .results_schema import load_methods
 
-ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ROOT / "chapters"
 BENCH_RESULTS = ROOT / "benchmarks" / "results"
 
