@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     ds = data.load_fashion_mnist(seed=0)
     for i, (m, e, s) in enumerate(plan, 1):
         t0 = time.perf_counter()
+        commit = cache.current_commit()  # the code the run starts from, not where it ends
         net, info = train_one(m, ds, e, s)
         run = {
             "model": m,
@@ -141,11 +142,11 @@ def main(argv: list[str] | None = None) -> int:
             "device": device,
             "threads": args.threads,
             "date": datetime.date.today().isoformat(),
-            "commit": cache.current_commit(),
+            "commit": commit,
         }
         done["runs"].append(run)
         # rewritten after every run: a study cut short keeps what it finished
-        methods = methods_of(done["runs"], device, cache.current_commit())
+        methods = methods_of(done["runs"], device, commit)
         note = {} if methods else {"methods_note": "no budget has its static run yet"}
         cache.save_results(
             STUDY, {"runs": done["runs"], **note}, device=device, methods=methods
