@@ -11,6 +11,7 @@ it first if the cache does not have it, so that any chapter can run on its own."
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 
 import torch
@@ -128,6 +129,7 @@ def train_baseline(
     profile's epochs (or ``epochs``); returns (model on the CPU, info)."""
     if name not in BASELINES:
         raise ValueError(f"baseline must be one of {sorted(BASELINES)}, got {name!r}")
+    t0 = time.perf_counter()
     model, run, hist = fit_recipe(
         lambda: LeNet(BASELINES[name]),
         data,
@@ -143,6 +145,7 @@ def train_baseline(
         **run,
         "val_acc": evaluate(model, data.val, device=device),
         "final_loss": hist["loss"][-1],
+        "train_seconds": time.perf_counter() - t0,  # validation included
     }
     return model.cpu(), info
 

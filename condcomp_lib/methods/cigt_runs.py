@@ -4,7 +4,9 @@ Used by chapter 4. Every run trains with the baselines' recipe (:data:`models.RE
 Adam, learning rate 0.002 with a cosine decay, batch 128), so that CIGT, the one-path
 (thin) LeNet and the random-routing trellis differ only in what is routed and how. The
 router temperature decays from 25 to 0.1 over the steps after warm-up
-(:meth:`cigt.Schedule.reaching_floor`), whatever the budget.
+(:meth:`cigt.Schedule.reaching_floor`), whatever the budget; ``temperature="fixed"``
+keeps the authors' fixed rate of 0.9999 a step instead, which on a short budget ends far
+above the floor (chapter 4's budget study compares the two).
 
 Three kinds of run:
 
@@ -30,6 +32,7 @@ from ..data import Dataset, Split
 from . import cigt
 
 ROUTINGS = ("learned", "random")
+TEMPERATURES = ("scaled", "fixed")  # decay scaled to the budget, or the authors' 0.9999
 
 
 def steps_for(split: Split, epochs: int) -> int:
@@ -45,10 +48,21 @@ def objective_for(routing: str, objective: cigt.Objective) -> cigt.Objective:
     return cigt.Objective(objective.beta, 0.0) if routing == "random" else objective
 
 
-def schedule_for(steps: int, warmup_share: float = 0.2) -> cigt.Schedule:
+def schedule_for(
+    steps: int, warmup_share: float = 0.2, temperature: str = "scaled"
+) -> cigt.Schedule:
     """Warm-up for the first ``warmup_share`` of ``steps`` (the authors: 25 of 125
-    epochs), then a temperature decay that reaches the floor at the last step."""
-    return cigt.Schedule.reaching_floor(steps, warmup_steps=round(warmup_share * steps))
+    epochs), then a temperature decay that reaches the floor at the last step
+    (``"scaled"``), or the authors' fixed 0.9999 a step wherever that ends
+    (``"fixed"``)."""
+    if temperature not in TEMPERATURES:
+        raise ValueError(
+            f"temperature must be one of {TEMPERATURES}, got {temperature!r}"
+        )
+    warmup = round(warmup_share * steps)
+    if temperature == "fixed":
+        return cigt.Schedule(warmup_steps=warmup)
+    return cigt.Schedule.reaching_floor(steps, warmup_steps=warmup)
 
 
 def train_cigt(
@@ -60,17 +74,19 @@ def train_cigt(
     random_share: float = 0.5,
     device: str = "auto",
     desc: str = "LeNet-CIGT",
+    temperature: str = "scaled",
 ) -> tuple[cigt.LeNetCIGT, dict]:
     """Train one LeNet-CIGT on ``split``; returns (model on the CPU, info).
 
     ``routing="random"`` trains the random-routing control: every route random
     (``random_share`` 1) and no information-gain term. ``info["log"]`` holds the loss
-    terms of every step (:func:`cigt.cigt_loss`)."""
+    terms of every step (:func:`cigt.cigt_loss`); ``temperature`` picks the schedule
+    (:func:`schedule_for`)."""
     objective = objective_for(routing, objective)
     if routing == "random":
         random_share = 1.0
     steps = steps_for(split, epochs)
-    schedule = schedule_for(steps)
+    schedule = schedule_for(steps, temperature=temperature)
     torch.manual_seed(seed)
     net = cigt.LeNetCIGT(schedule=schedule, random_share=random_share)
     log: list = []
@@ -97,6 +113,8 @@ def train_cigt(
         "random_share": random_share,
         "warmup_steps": schedule.warmup_steps,
         "decay": schedule.decay,
+        "temperature": temperature,
+        "final_temperature": cigt.temperature(steps - 1, schedule),
         "train_seconds": time.perf_counter() - t0,
         "log": log,
     }
@@ -112,10 +130,11 @@ def cigt_run(
     epochs: int | None = None,
     device: str = "auto",
     retrain: bool = False,
+    temperature: str = "scaled",
 ) -> tuple[cigt.LeNetCIGT, dict]:
     """A trained LeNet-CIGT from the cache, trained first if missing: the profile's
     training images (the same subset for the same seed as the baselines) for ``epochs``
-    (the profile's by default)."""
+    (the profile's by default), with the temperature schedule ``temperature``."""
     objective = objective_for(routing, objective)  # the key names what really trains
     prof = train.get_profile(profile)
     epochs = epochs or prof.epochs
@@ -124,11 +143,12 @@ def cigt_run(
     key = (
         f"cigt-{routing}-{profile}-e{epochs}-b{objective.beta:g}"
         f"-w{objective.decision_weight:g}-seed{seed}"
+        + ("-Tfixed" if temperature == "fixed" else "")  # the scaled keys as they were
     )
     name = "random routing" if routing == "random" else "CIGT"
     return cache.cached(
         key,
-        lambda: cigt.LeNetCIGT(schedule=schedule_for(steps)),
+        lambda: cigt.LeNetCIGT(schedule=schedule_for(steps, temperature=temperature)),
         lambda: train_cigt(
             split,
             epochs,
@@ -137,6 +157,7 @@ def cigt_run(
             routing,
             device=device,
             desc=f"{name} b={objective.beta:g} w={objective.decision_weight:g} s{seed}",
+            temperature=temperature,
         ),
         retrain,
     )
