@@ -5,13 +5,15 @@
 #                  dependency order; skips a chapter whose results are current (see
 #                  scripts/reproduce.py); CHAPTER=04_cigt runs one, FORCE=1 reruns current ones
 #   make bench     time the routed ops; writes benchmarks/results/<device>.json
-#   make budget    chapter 3's CondConv budget study (hours; resumes where it stopped)
+#   make budget    a study of accuracy against the training budget (hours; resumes where it
+#                  stopped): STUDY=condconv (chapter 3, the default) or STUDY=cigt (chapter 4)
 # Each target creates .venv and fetches the data first when they are missing.
 
 PYTHON  ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
 PROFILE ?= quick
+STUDY   ?= condconv
 STAMP   := $(VENV)/.installed-stamp
 
 .PHONY: all test book reproduce bench budget data venv clean
@@ -51,7 +53,7 @@ bench: data
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 budget: data
-	$(PY) scripts/condconv_budget.py
+	$(PY) scripts/$(STUDY)_budget.py
 
 clean:
 	rm -rf _build .pytest_cache
