@@ -20,8 +20,8 @@ Each run records test and validation accuracy and, for the trellises, the mutual
 information of each router's test routes with the class and the temperature at the last
 step, in ``results/04_cigt_budget.json``. It stops and resumes run by run
 (``condcomp_lib.budget_study``). On two CPU threads one epoch of a trellis takes about
-40 s and of the thin LeNet about 20 s; the 15-epoch runs are chapter 4's own, found in
-the cache.
+30 s and of the thin LeNet about 25 s, so one seed of the 45-epoch budget takes about
+an hour and a half; the 15-epoch runs are chapter 4's own, found in the cache.
 """
 
 from __future__ import annotations
