@@ -26,7 +26,6 @@ an hour and a half; the 15-epoch runs are chapter 4's own, found in the cache.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -130,13 +129,5 @@ STUDY = budget_study.Study(
 )
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    return budget_study.parse(STUDY, argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    return budget_study.run(STUDY, argv, __doc__.split("\n\n")[0])
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(budget_study.run(STUDY, description=__doc__.split("\n\n")[0]))

@@ -16,7 +16,6 @@ three models) is about 14 hours.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -88,13 +87,5 @@ STUDY = budget_study.Study(
 )
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    return budget_study.parse(STUDY, argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    return budget_study.run(STUDY, argv, __doc__.split("\n\n")[0])
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(budget_study.run(STUDY, description=__doc__.split("\n\n")[0]))

@@ -130,10 +130,18 @@ def test_a_study_refuses_what_it_cannot_train(tiny_study):
 def test_the_cigt_study_names_its_models():
     import cigt_budget
 
-    assert cigt_budget.parse([]).models == ["thin", "cigt", "random", "cigt-fixed"]
+    study = cigt_budget.STUDY
+    assert budget_study.parse(study, []).models == [
+        "thin",
+        "cigt",
+        "random",
+        "cigt-fixed",
+    ]
     with pytest.raises(SystemExit):
-        cigt_budget.parse(["--models", "cigt", "thick"])
-    assert cigt_budget.label("cigt-fixed", 5) == "CIGT, the authors' fixed decay, 5 epochs"
+        budget_study.parse(study, ["--models", "cigt", "thick"])
+    assert (
+        cigt_budget.label("cigt-fixed", 5) == "CIGT, the authors' fixed decay, 5 epochs"
+    )
 
 
 def test_the_authors_fixed_decay_ends_far_above_the_floor_on_a_short_budget():

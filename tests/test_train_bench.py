@@ -123,8 +123,11 @@ def test_a_budget_other_than_the_profiles_has_its_own_cache_key():
 def test_the_budget_study_rejects_a_model_it_cannot_train():
     import condconv_budget
 
+    from condcomp_lib import budget_study
+
+    study = condconv_budget.STUDY
     with pytest.raises(SystemExit):
-        condconv_budget.parse(["--models", "static", "eight"])
+        budget_study.parse(study, ["--models", "static", "eight"])
     with pytest.raises(SystemExit):
-        condconv_budget.parse(["--epochs", "0"])
-    assert condconv_budget.parse([]).models == ["static", "4", "8"]
+        budget_study.parse(study, ["--epochs", "0"])
+    assert budget_study.parse(study, []).models == ["static", "4", "8"]
