@@ -25,7 +25,7 @@ from typing import Callable
 
 import torch
 
-from condcomp_lib import bench, cache, data, results_schema
+from condcomp_lib import bench, cache, data, results_schema, train
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,14 @@ def parse(
     if min(args.epochs) < 1:
         p.error(f"epochs must be at least 1, got {args.epochs}")
     return args
+
+
+def test_and_val(net, ds) -> dict:
+    """The two accuracies every run records: on the test and on the validation split."""
+    return {
+        "test_acc": train.evaluate(net, ds.test),
+        "val_acc": train.evaluate(net, ds.val),
+    }
 
 
 def plan(

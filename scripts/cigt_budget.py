@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from condcomp_lib import budget_study, cache, cost, models, train  # noqa: E402
+from condcomp_lib import budget_study, cache, cost, models  # noqa: E402
 from condcomp_lib.methods import cigt, cigt_runs  # noqa: E402
 
 NAME = "04_cigt_budget"
@@ -71,10 +71,7 @@ def score(model: str, net, ds, seed: int) -> dict:
     """Test and validation accuracy; for a trellis also I(Y;R) of each router's test
     routes (bits) and the temperature at the last training step."""
     if model == "thin":
-        return {
-            "test_acc": train.evaluate(net, ds.test),
-            "val_acc": train.evaluate(net, ds.val),
-        }
+        return budget_study.test_and_val(net, ds)
     routing = "random" if model == "random" else "learned"
     out = {
         # random routes drawn from the seed, as chapter 4 draws them

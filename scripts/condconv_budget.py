@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from condcomp_lib import budget_study, models, train  # noqa: E402
+from condcomp_lib import budget_study, cost, models  # noqa: E402
 from condcomp_lib.methods import condconv  # noqa: E402
 
 NAME = "03_condconv_budget"
@@ -32,13 +32,6 @@ def train_one(model: str, ds, epochs: int, seed: int):
     if model == "static":
         return models.baseline("thick", ds, "full", seed=seed, epochs=epochs)
     return condconv.trained(int(model), ds, "full", seed=seed, epochs=epochs)
-
-
-def score(model: str, net, ds, seed: int) -> dict:
-    return {
-        "test_acc": train.evaluate(net, ds.test),
-        "val_acc": train.evaluate(net, ds.val),
-    }
 
 
 def label(model: str, epochs: int) -> str:
@@ -59,7 +52,7 @@ def methods_of(runs: list[dict], device: str, commit: str) -> list[dict]:
             if model == "static"
             else condconv.CondLeNet(models.THICK, int(model))
         )
-        return sum(p.numel() for p in net.parameters())
+        return cost.count_params(net)
 
     return budget_study.entries(
         runs,
@@ -80,7 +73,7 @@ STUDY = budget_study.Study(
     models=("static", "4", "8"),
     epochs=(1, 5, 15, 45),
     train=train_one,
-    score=score,
+    score=lambda model, net, ds, seed: budget_study.test_and_val(net, ds),
     methods=methods_of,
     is_model=lambda m: m == "static" or (m.isdigit() and int(m) >= 1),
     model_help="'static' or a number of experts",

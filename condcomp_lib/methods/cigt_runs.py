@@ -114,7 +114,6 @@ def train_cigt(
         "warmup_steps": schedule.warmup_steps,
         "decay": schedule.decay,
         "temperature": temperature,
-        "final_temperature": cigt.temperature(steps - 1, schedule),
         "train_seconds": time.perf_counter() - t0,
         "log": log,
     }
