@@ -12,7 +12,10 @@ Every run is kept as soon as it ends, in two places: the trained network in the 
 ``results/<study>.json``. A run already in the results file is skipped, so a study can be
 stopped and resumed, also on another day; each run records the machine and the commit it
 started from. The runs go cheapest budget first, and within a budget seed by seed, so a
-study cut short still has complete budgets.
+study cut short still has complete budgets. A static or CondConv LeNet whose training is
+stopped part-way also keeps its last finished epoch in the cache
+(:func:`~condcomp_lib.cache.checkpoint_path`) and resumes after it, ending with the
+weights an unbroken run would have; CIGT's trellises start their run again.
 """
 
 from __future__ import annotations

@@ -41,6 +41,12 @@ def save_model(key: str, model: torch.nn.Module, info: dict) -> Path:
     return path
 
 
+def checkpoint_path(key: str) -> Path:
+    """Where the training of the model cached under ``key`` keeps its last finished
+    epoch, so that a run stopped part-way resumes there (``train.fit``)."""
+    return cache_dir() / f"{key}.partial.pt"
+
+
 def load_model(key: str, build: Callable[[], torch.nn.Module]):
     """(model, info) for ``key`` from the cache, or None if it is missing or
     unreadable."""

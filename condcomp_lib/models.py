@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -86,12 +87,14 @@ def fit_recipe(
     progress: bool,
     device: str,
     epochs: int | None = None,
+    checkpoint: Path | None = None,
 ) -> tuple[nn.Module, dict, dict]:
     """Build a model under ``seed`` and train it on ``device`` with :data:`RECIPE`, the
     profile's epochs (or ``epochs``, for a study of the budget) and its training images
     (the same subset for the same seed), so that models trained this way differ only in
     what ``build`` makes. Returns (model, info, the training history); info records the
-    profile, seed, epochs and training images."""
+    profile, seed, epochs and training images, and after which epochs a run stopped
+    part-way was resumed from ``checkpoint`` (see :func:`~condcomp_lib.train.fit`)."""
     prof = get_profile(profile)
     epochs = prof.epochs if epochs is None else epochs
     torch.manual_seed(seed)
@@ -105,6 +108,7 @@ def fit_recipe(
         progress=progress,
         desc=desc,
         device=device,
+        checkpoint=checkpoint,
         **RECIPE,
     )
     info = {
@@ -113,6 +117,8 @@ def fit_recipe(
         "epochs": epochs,
         "train_samples": len(train),
     }
+    if hist["resumed_after"]:
+        info["resumed_after_epochs"] = hist["resumed_after"]
     return model, info, hist
 
 
@@ -124,9 +130,11 @@ def train_baseline(
     progress: bool = True,
     device: str = "auto",
     epochs: int | None = None,
+    checkpoint: Path | None = None,
 ) -> tuple[LeNet, dict]:
     """Train baseline ``name`` ("thick" or "thin") from scratch on ``device`` for the
-    profile's epochs (or ``epochs``); returns (model on the CPU, info)."""
+    profile's epochs (or ``epochs``), resuming from ``checkpoint`` if a run left one;
+    returns (model on the CPU, info)."""
     if name not in BASELINES:
         raise ValueError(f"baseline must be one of {sorted(BASELINES)}, got {name!r}")
     t0 = time.perf_counter()
@@ -139,13 +147,15 @@ def train_baseline(
         progress,
         device,
         epochs,
+        checkpoint,
     )
     info = {
         "name": name,
         **run,
         "val_acc": evaluate(model, data.val, device=device),
         "final_loss": hist["loss"][-1],
-        "train_seconds": time.perf_counter() - t0,  # validation included
+        # validation included, and the parts of the run before a resume
+        "train_seconds": time.perf_counter() - t0 + hist["seconds_before_resume"],
     }
     return model.cpu(), info
 
@@ -162,11 +172,22 @@ def baseline(
 ) -> tuple[LeNet, dict]:
     """The trained baseline ``name`` from the cache, trained on ``device`` and saved first
     if missing; returned on the CPU. ``epochs`` other than the profile's (a study of the
-    budget) are cached under their own key."""
+    budget) are cached under their own key. A training stopped part-way resumes after
+    its last finished epoch."""
+    key = f"lenet-{name}-{profile}{budget_key(profile, epochs)}-seed{seed}"
     return cache.cached(
-        f"lenet-{name}-{profile}{budget_key(profile, epochs)}-seed{seed}",
+        key,
         lambda: LeNet(BASELINES[name]),
-        lambda: train_baseline(name, data, profile, seed, progress, device, epochs),
+        lambda: train_baseline(
+            name,
+            data,
+            profile,
+            seed,
+            progress,
+            device,
+            epochs,
+            cache.checkpoint_path(key),
+        ),
         retrain,
     )
 

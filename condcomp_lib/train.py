@@ -9,7 +9,9 @@ give identical numbers."""
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -97,6 +99,60 @@ def batches(
         yield split.x[idx], split.y[idx]
 
 
+# ---------------------------------------------------------------- checkpoints
+
+
+def random_streams(gen: torch.Generator) -> dict:
+    """Every random stream a run draws from (PyTorch's, the shuffling generator's,
+    NumPy's and Python's) as tensors, numbers and strings, so that a checkpoint loads
+    with ``weights_only``."""
+    np_name, np_keys, *np_rest = np.random.get_state()
+    py_version, py_state, py_gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "shuffle": gen.get_state(),
+        "numpy": [np_name, torch.from_numpy(np_keys.astype(np.int64)), *np_rest],
+        "python": [py_version, list(py_state), py_gauss],
+    }
+
+
+def restore_streams(streams: dict, gen: torch.Generator) -> None:
+    """Put back what :func:`random_streams` took."""
+    torch.set_rng_state(streams["torch"])
+    gen.set_state(streams["shuffle"])
+    np_name, np_keys, *np_rest = streams["numpy"]
+    np.random.set_state((np_name, np_keys.numpy().astype(np.uint32), *np_rest))
+    py_version, py_state, py_gauss = streams["python"]
+    random.setstate((py_version, tuple(py_state), py_gauss))
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write ``state`` to ``path`` atomically: a run stopped while saving keeps the
+    previous epoch's file."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path, run: dict) -> dict | None:
+    """The state saved at ``path`` if it belongs to the same ``run`` (its epochs, data
+    size and recipe), else None; an unreadable or foreign file is reported and
+    ignored (the run then starts from scratch and overwrites it)."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        print(f"checkpoint: ignoring {path.name} ({type(e).__name__}: {e})")
+        return None
+    if state.get("run") != run:
+        print(
+            f"checkpoint: ignoring {path.name}, saved by another run ({state.get('run')})"
+        )
+        return None
+    return state
+
+
 def fit(
     model: torch.nn.Module,
     train: Split,
@@ -114,6 +170,7 @@ def fit(
     on_step: Callable | None = None,
     progress: bool = True,
     desc: str = "train",
+    checkpoint: str | Path | None = None,
 ) -> dict:
     """Train ``model`` in place and return its history.
 
@@ -121,7 +178,16 @@ def fit(
     after every optimizer step (chapters use it for temperature schedules or to log loss
     terms). ``schedule`` is "cosine" (to zero over the run) or "constant". The history
     holds the per-step training loss and, when ``val`` is given, the validation accuracy
-    per epoch."""
+    per epoch.
+
+    With ``checkpoint`` (a file), the run saves its state there after every epoch: the
+    weights, the optimizer, the schedule, every random stream and the history. A run
+    that finds a checkpoint of the same run (same epochs, data size and recipe)
+    resumes after its last epoch and ends exactly as an unbroken run would, provided
+    ``loss`` and ``on_step`` keep no state of their own; the file is removed when the
+    run ends. The history then also says after which epochs the run was resumed
+    (``resumed_after``) and how many seconds the earlier parts took
+    (``seconds_before_resume``)."""
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     gen = seed_everything(seed)
@@ -142,8 +208,37 @@ def fit(
     else:
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
 
-    history = {"loss": [], "train_acc": [], "val_acc": []}
-    step = 0
+    history = {
+        "loss": [],
+        "train_acc": [],
+        "val_acc": [],
+        "resumed_after": [],
+        "seconds_before_resume": 0.0,
+    }
+    start = 0  # the epochs done before this call
+    run = dict(
+        epochs=epochs,
+        train_samples=len(train),
+        seed=seed,
+        lr=lr,
+        batch_size=batch_size,
+        weight_decay=weight_decay,
+        optimizer=optimizer,
+        schedule=schedule,
+    )
+    checkpoint = None if checkpoint is None else Path(checkpoint)
+    saved = None if checkpoint is None else load_checkpoint(checkpoint, run)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["schedule"])
+        restore_streams(saved["streams"], gen)
+        start, history = saved["epoch"], saved["history"]
+        history["resumed_after"].append(start)
+        history["seconds_before_resume"] = saved["seconds"]
+        print(f"{desc}: resuming after epoch {start} of {epochs} ({checkpoint.name})")
+    t0 = time.perf_counter()
+    step = start * (steps // epochs)
     # a progress bar is for a person watching: an executed page would keep every update it
     # printed, so the book's build and the tests (headless) show none
     bar = tqdm(
@@ -152,8 +247,9 @@ def fit(
         disable=not progress or headless(),
         ncols=80,
         mininterval=2.0,
+        initial=step,
     )
-    for epoch in range(epochs):
+    for epoch in range(start, epochs):
         model.train()
         correct = seen = 0
         for x, y in batches(train, batch_size, shuffle=True, generator=gen):
@@ -174,7 +270,25 @@ def fit(
         history["train_acc"].append(correct / seen)
         if val is not None:
             history["val_acc"].append(evaluate(model, val, device=dev))
+        if checkpoint is not None and epoch + 1 < epochs:
+            save_checkpoint(
+                checkpoint,
+                {
+                    "run": run,
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "schedule": sched.state_dict(),
+                    "streams": random_streams(gen),
+                    "history": history,
+                    "seconds": history["seconds_before_resume"]
+                    + time.perf_counter()
+                    - t0,
+                },
+            )
     bar.close()
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     model.eval()
     return history
 

@@ -154,3 +154,48 @@ def test_the_authors_fixed_decay_ends_far_above_the_floor_on_a_short_budget():
     assert cigt.temperature(steps - 1, fixed) == pytest.approx(25 * 0.9999**5159)
     with pytest.raises(ValueError, match="temperature"):
         cigt_runs.schedule_for(steps, temperature="annealed")
+
+
+def _padded_digits() -> data.Dataset:
+    """The 8x8 digits padded to 28x28, so that the LeNets apply."""
+    ds = data.load_digits()
+    pad = lambda s: data.Split(torch.nn.functional.pad(s.x, (10, 10, 10, 10)), s.y)
+    return data.Dataset(
+        pad(ds.train), pad(ds.val), pad(ds.test), ds.class_names, ds.mean, ds.std
+    )
+
+
+@pytest.mark.parametrize("which", ["static", "condconv"])
+def test_a_study_network_stopped_part_way_resumes_from_its_last_epoch(
+    which, tmp_path, monkeypatch
+):
+    """A budget study's runs last up to an hour: one stopped part-way (the machine shut
+    down) keeps its finished epochs in the cache and resumes after the last of them."""
+    from condcomp_lib import models, train
+    from condcomp_lib.methods import condconv
+
+    monkeypatch.setenv("CONDCOMP_CACHE", str(tmp_path))
+    ds = _padded_digits()
+
+    def trained():
+        if which == "static":
+            return models.baseline("thin", ds, "quick", epochs=2, progress=False)
+        return condconv.trained(2, ds, "quick", epochs=2, progress=False)
+
+    saves, real_save = [], train.save_checkpoint
+
+    def save_then_stop(path, state):
+        real_save(path, state)
+        saves.append(state["epoch"])
+        if len(saves) == 1:
+            raise KeyboardInterrupt  # stopped just after epoch 1 was saved
+
+    monkeypatch.setattr(train, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        trained()
+    assert [p.name.endswith(".partial.pt") for p in tmp_path.iterdir()] == [True]
+    net, info = trained()
+    assert saves == [1]  # the second call saved nothing: epoch 2 is its last
+    assert info["resumed_after_epochs"] == [1] and info["epochs"] == 2
+    assert info["train_seconds"] > 0
+    assert sorted(p.name.endswith(".partial.pt") for p in tmp_path.iterdir()) == [False]

@@ -24,6 +24,78 @@ def test_fit_repeats_exactly_with_the_same_seed():
     assert a[0] != c[0]
 
 
+class Stop(Exception):
+    """Stands for a run killed part-way (the machine shut down, the session ended)."""
+
+
+def test_a_stopped_run_resumes_to_exactly_the_unbroken_runs_result(tmp_path):
+    ds = data.load_digits()
+    pad = lambda s: data.Split(torch.nn.functional.pad(s.x, (10, 10, 10, 10)), s.y)
+    split = pad(ds.train)
+    widths = models.LeNetWidths(4, 4, 4, 8, 8)  # with dropout: the torch stream matters
+    kw = dict(epochs=3, batch_size=64, seed=3, progress=False)
+    per_epoch = (len(split) + 63) // 64
+
+    torch.manual_seed(3)
+    unbroken = models.LeNet(widths)
+    whole = train.fit(unbroken, split, **kw)
+
+    ckpt = tmp_path / "run.partial.pt"
+    torch.manual_seed(3)
+    m = models.LeNet(widths)
+
+    def stop_in_epoch_2(step, model, hist):
+        if step == per_epoch + 5:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train.fit(m, split, checkpoint=ckpt, on_step=stop_in_epoch_2, **kw)
+    assert ckpt.is_file()  # epoch 1 was saved; the five steps of epoch 2 are lost
+    torch.manual_seed(123)  # whatever the process did in between
+    m = models.LeNet(widths)  # a fresh process builds the network again
+    resumed = train.fit(m, split, checkpoint=ckpt, **kw)
+
+    assert resumed["resumed_after"] == [1] and whole["resumed_after"] == []
+    assert resumed["loss"] == whole["loss"]
+    for a, b in zip(m.state_dict().values(), unbroken.state_dict().values()):
+        assert torch.equal(a, b)
+    assert not ckpt.exists()  # removed once the run ended
+    assert resumed["seconds_before_resume"] > 0 == whole["seconds_before_resume"]
+
+
+def test_a_checkpoint_of_another_run_is_ignored(tmp_path, capsys):
+    s = data.Split(torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,)))
+    ckpt = tmp_path / "run.partial.pt"
+
+    def stop(step, model, hist):
+        if step == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train.fit(
+            models.LeNet(),
+            s,
+            epochs=3,
+            batch_size=32,
+            checkpoint=ckpt,
+            on_step=stop,
+            progress=False,
+        )
+    hist = train.fit(
+        models.LeNet(), s, epochs=4, batch_size=32, checkpoint=ckpt, progress=False
+    )  # four epochs: not the run that saved it
+    assert hist["resumed_after"] == [] and len(hist["loss"]) == 8
+    assert "saved by another run" in capsys.readouterr().out
+    ckpt.write_text("not a checkpoint")
+    assert (
+        train.fit(models.LeNet(), s, epochs=1, checkpoint=ckpt, progress=False)[
+            "resumed_after"
+        ]
+        == []
+    )
+    assert "ignoring" in capsys.readouterr().out
+
+
 def test_profiles_and_devices():
     assert train.get_profile("quick").name == "quick"
     with pytest.raises(ValueError, match="profile must be one of"):

@@ -16,6 +16,7 @@ experts" from "a routing function was added"."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -114,9 +115,11 @@ def train_condconv(
     progress: bool = True,
     device: str = "auto",
     epochs: int | None = None,
+    checkpoint: Path | None = None,
 ) -> tuple[CondLeNet, dict]:
     """Train a :class:`CondLeNet` with the baselines' recipe and budget
-    (:func:`~condcomp_lib.models.fit_recipe`), or for ``epochs``."""
+    (:func:`~condcomp_lib.models.fit_recipe`), or for ``epochs``, resuming from
+    ``checkpoint`` if a run left one."""
     t0 = time.perf_counter()
     model, run, hist = fit_recipe(
         lambda: CondLeNet(THICK, num_experts),
@@ -127,11 +130,13 @@ def train_condconv(
         progress,
         device,
         epochs,
+        checkpoint,
     )
     info = {
         "num_experts": num_experts,
         **run,
-        "train_seconds": time.perf_counter() - t0,
+        # the parts of the run before a resume included
+        "train_seconds": time.perf_counter() - t0 + hist["seconds_before_resume"],
         "final_loss": hist["loss"][-1],
     }
     return model.cpu().eval(), info
@@ -148,15 +153,24 @@ def trained(
     epochs: int | None = None,
 ) -> tuple[CondLeNet, dict]:
     """The trained CondLeNet with ``num_experts`` experts from the cache, trained first if
-    missing (as :func:`condcomp_lib.models.baseline` does for the static networks)."""
+    missing (as :func:`condcomp_lib.models.baseline` does for the static networks, and
+    resuming, as it does, a training stopped part-way)."""
     if not isinstance(num_experts, int) or num_experts < 1:
         raise ValueError(f"num_experts must be a positive int, got {num_experts!r}")
     budget = budget_key(profile, epochs)  # "" for the profile's own epochs
+    key = f"condconv-lenet-n{num_experts}-{profile}{budget}-seed{seed}"
     return cache.cached(
-        f"condconv-lenet-n{num_experts}-{profile}{budget}-seed{seed}",
+        key,
         lambda: CondLeNet(THICK, num_experts),
         lambda: train_condconv(
-            num_experts, data, profile, seed, progress, device, epochs=epochs
+            num_experts,
+            data,
+            profile,
+            seed,
+            progress,
+            device,
+            epochs=epochs,
+            checkpoint=cache.checkpoint_path(key),
         ),
         retrain,
     )
