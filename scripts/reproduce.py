@@ -10,14 +10,15 @@ chapter 4's committed CIGT), and otherwise book order; a comparison chapter (10 
 later) after every chapter before it, since it only reads their results.
 
 A chapter is skipped when its ``results/<chapter>.json`` is current: the file exists,
-its ``commit`` stamp is a commit git knows, and ``git diff <stamp> -- <sources>`` is
-empty, i.e. neither a later commit nor an uncommitted edit has touched the chapter's
-sources since the run. The sources are the notebook and the modules of ``condcomp_lib``
-it imports directly (``from condcomp_lib import cache, train``, ``from
-condcomp_lib.methods import cigt``): a change to a module only another module imports is
-not noticed. A chapter also runs when a chapter it needs ran in the same invocation, and
-a chapter that writes no results file of its own (the comparison) always runs. ``FORCE=1``
-(``--force``) runs every selected chapter.
+its ``commit`` stamp is a commit git knows, and neither a later commit nor an
+uncommitted edit has changed the code of the chapter's sources since the run (edits to
+the notebook's prose, or to comments, docstrings and layout alone, do not count). The
+sources are the notebook and the modules of ``condcomp_lib`` it imports directly
+(``from condcomp_lib import cache, train``, ``from condcomp_lib.methods import cigt``):
+a change to a module only another module imports is not noticed, and a change to code
+is noticed whether or not it moves a number. A chapter also runs when a chapter it
+needs ran in the same invocation, and a chapter that writes no results file of its own
+(the comparison) always runs. ``FORCE=1`` (``--force``) runs every selected chapter.
 
 After a chapter's run, a rewritten results file that lacks ``wall_clock_s`` gets the
 run's wall-clock, and one without ``methods`` (a chapter not yet writing its entries)
@@ -27,6 +28,7 @@ this: it runs for hours on its own (``make budget``)."""
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import re
@@ -156,13 +158,58 @@ def git(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
 
 
+def code_of(text: str, path: str) -> str:
+    """What of a source file can change a chapter's numbers: for a notebook its code
+    cells, for a module its syntax tree without docstrings, so that edits to prose,
+    comments, docstrings or layout alone do not count. Code that does not parse (a cell
+    with a shell escape) is compared as text."""
+    if path.endswith(".ipynb"):
+        cells = json.loads(text)["cells"]
+        parts = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    else:
+        parts = [text]
+    return "\n\0".join(syntax(part) for part in parts)
+
+
+def syntax(code: str) -> str:
+    """``code``'s syntax tree as text, docstrings dropped; the code itself if it does
+    not parse."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(
+                node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+            )
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
 def changed_since(stamp: str, paths: list[str]) -> list[str] | None:
-    """The paths that differ between commit ``stamp`` and the working tree, or None
-    when git does not know ``stamp``."""
+    """The paths whose code (:func:`code_of`) differs between commit ``stamp`` and the
+    working tree, or None when git does not know ``stamp``."""
     if git("cat-file", "-e", f"{stamp}^{{commit}}").returncode != 0:
         return None
     out = git("diff", "--name-only", stamp, "--", *paths)
-    return sorted(set(out.stdout.split()))
+    changed = []
+    for path in sorted(set(out.stdout.split())):
+        before = git("show", f"{stamp}:{path}")
+        now = ROOT / path
+        if (
+            before.returncode != 0
+            or not now.is_file()
+            or code_of(before.stdout, path) != code_of(now.read_text(), path)
+        ):
+            changed.append(path)
+    return changed
 
 
 def notebook_code(nb: Path) -> str:

@@ -102,6 +102,27 @@ def test_sources_are_the_notebook_and_the_modules_it_imports():
     ]
 
 
+def test_only_a_change_to_code_counts():
+    nb = lambda *cells: json.dumps(
+        {"cells": [{"cell_type": kind, "source": [src]} for kind, src in cells]}
+    )
+    code = reproduce.code_of
+    path = "chapters/04_cigt.ipynb"
+    base = nb(("markdown", "CIGT routes."), ("code", "x = f(2)  # two"))
+    prose = nb(("markdown", "CIGT routes samples."), ("code", "x = f( 2 )"))
+    assert code(base, path) == code(prose, path)
+    assert code(base, path) != code(nb(("code", "x = f(3)")), path)
+    shell = nb(("code", "!ls"))  # not Python: compared as text
+    assert code(shell, path) == code(shell, path) != code(nb(("code", "!ls -l")), path)
+    mod = 'def f(x):\n    """Twice x."""\n    return 2 * x\n'
+    assert code(mod, "m.py") == code("def f(x):\n    # doubled\n    return 2*x\n", "m.py")
+    assert code(mod, "m.py") != code(
+        'def f(x):\n    """Twice x."""\n    return x\n', "m.py"
+    )
+    only_doc = 'def g():\n    """Nothing yet."""\n'  # still a function once the doc goes
+    assert code(only_doc, "m.py") == code("def g():\n    pass\n", "m.py")
+
+
 def test_a_chapter_writes_results_only_under_its_own_name():
     code = (
         'cache.load_results("04_cigt")\ncache.save_results(\n    "08_trees", {}, "cpu")'
