@@ -93,6 +93,25 @@ def plan(
     ]
 
 
+def gaps(
+    runs: list[dict], model: str, baseline: str, field: str = "test_acc"
+) -> dict[int, tuple[float, int]]:
+    """For each budget where both ran on a common seed: the mean over those seeds of
+    ``model``'s ``field`` minus ``baseline``'s on the same seed, in points, and how many
+    seeds that is. Pairing by seed keeps a budget whose seeds are not all run yet from
+    comparing one seed's luck with another's."""
+    by = {(r["model"], r["epochs"], r["seed"]): r[field] for r in runs}
+    out = {}
+    for e in sorted({r["epochs"] for r in runs}):
+        seeds = sorted(
+            s for m, e2, s in by if m == model and e2 == e and (baseline, e, s) in by
+        )
+        if seeds:
+            diffs = [100 * (by[model, e, s] - by[baseline, e, s]) for s in seeds]
+            out[e] = (sum(diffs) / len(diffs), len(seeds))
+    return out
+
+
 def run(study: Study, argv: list[str] | None = None, description: str = "") -> int:
     """Train and record every planned run of ``study``; the command line's entry."""
     args = parse(study, argv, description)

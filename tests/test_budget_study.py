@@ -50,6 +50,23 @@ def _entries(runs, commit="abc"):
     )
 
 
+def test_gaps_pair_the_seeds_each_budget_has_for_both():
+    runs = [
+        _run("base", 1, 0, 0.80),
+        _run("meth", 1, 0, 0.81),
+        _run("base", 1, 1, 0.70),  # no "meth" on seed 1 yet: left out of the gap
+        _run("base", 3, 0, 0.90),
+        _run("meth", 3, 0, 0.88),
+        _run("base", 3, 1, 0.92),
+        _run("meth", 3, 1, 0.92),
+        _run("meth", 9, 0, 0.99),  # no baseline at 9 epochs: no gap
+    ]
+    got = budget_study.gaps(runs, "meth", "base")
+    assert list(got) == [1, 3]
+    assert got[1][0] == pytest.approx(1.0) and got[1][1] == 1
+    assert got[3][0] == pytest.approx(-1.0) and got[3][1] == 2
+
+
 def test_entries_need_the_baseline_at_the_same_budget():
     runs = [_run("base", 1, 0, 0.8), _run("meth", 1, 0, 0.7), _run("meth", 3, 0, 0.9)]
     out = _entries(runs)
