@@ -27,7 +27,7 @@ def recorded(monkeypatch, tmp_path):
 
     def fake_fit(model, split, **kw):
         seen.append(("fit", kw.get("device")))
-        return {"loss": [0.0]}
+        return {"loss": [0.0], "resumed_after": [], "seconds_before_resume": 0.0}
 
     def fake_evaluate(model, split, *a, device="auto", **kw):
         seen.append(("evaluate", device))
