@@ -173,18 +173,9 @@ def test_the_authors_fixed_decay_ends_far_above_the_floor_on_a_short_budget():
         cigt_runs.schedule_for(steps, temperature="annealed")
 
 
-def _padded_digits() -> data.Dataset:
-    """The 8x8 digits padded to 28x28, so that the LeNets apply."""
-    ds = data.load_digits()
-    pad = lambda s: data.Split(torch.nn.functional.pad(s.x, (10, 10, 10, 10)), s.y)
-    return data.Dataset(
-        pad(ds.train), pad(ds.val), pad(ds.test), ds.class_names, ds.mean, ds.std
-    )
-
-
 @pytest.mark.parametrize("which", ["static", "condconv"])
 def test_a_study_network_stopped_part_way_resumes_from_its_last_epoch(
-    which, tmp_path, monkeypatch
+    which, tmp_path, monkeypatch, digits28
 ):
     """A budget study's runs last up to an hour: one stopped part-way (the machine shut
     down) keeps its finished epochs in the cache and resumes after the last of them."""
@@ -192,7 +183,7 @@ def test_a_study_network_stopped_part_way_resumes_from_its_last_epoch(
     from condcomp_lib.methods import condconv
 
     monkeypatch.setenv("CONDCOMP_CACHE", str(tmp_path))
-    ds = _padded_digits()
+    ds = digits28
 
     def trained():
         if which == "static":

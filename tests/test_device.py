@@ -39,16 +39,8 @@ def recorded(monkeypatch, tmp_path):
     return seen
 
 
-def digits28():
-    pad = lambda s: data.Split(torch.nn.functional.pad(s.x, (10, 10, 10, 10)), s.y)
-    d = data.load_digits()
-    return data.Dataset(
-        pad(d.train), pad(d.val), pad(d.test), d.class_names, d.mean, d.std
-    )
-
-
-def test_library_hands_the_device_to_fit_and_evaluate(recorded):
-    ds = digits28()
+def test_library_hands_the_device_to_fit_and_evaluate(recorded, digits28):
+    ds = digits28
     models.baseline("thin", ds, "quick", retrain=True, progress=False, device=MARK)
     b_lenet.trained(
         ds, "quick", backbone_name="thin", retrain=True, progress=False, device=MARK

@@ -8,18 +8,15 @@ import torch
 from condcomp_lib import bench, data, models, train
 
 
-def tiny_run(seed):
-    ds = data.load_digits()
-    # digits are 8x8: pad to 28x28 so the LeNet shape applies
-    pad = lambda s: data.Split(torch.nn.functional.pad(s.x, (10, 10, 10, 10)), s.y)
+def tiny_run(ds, seed):
     torch.manual_seed(seed)
     m = models.LeNet(models.LeNetWidths(4, 4, 4, 8, 8))
-    hist = train.fit(m, pad(ds.train), epochs=1, batch_size=64, seed=seed, progress=False)
-    return hist["loss"], train.evaluate(m, pad(ds.test))
+    hist = train.fit(m, ds.train, epochs=1, batch_size=64, seed=seed, progress=False)
+    return hist["loss"], train.evaluate(m, ds.test)
 
 
-def test_fit_repeats_exactly_with_the_same_seed():
-    a, b, c = tiny_run(0), tiny_run(0), tiny_run(1)
+def test_fit_repeats_exactly_with_the_same_seed(digits28):
+    a, b, c = tiny_run(digits28, 0), tiny_run(digits28, 0), tiny_run(digits28, 1)
     assert a == b
     assert a[0] != c[0]
 
@@ -28,10 +25,8 @@ class Stop(Exception):
     """Stands for a run killed part-way (the machine shut down, the session ended)."""
 
 
-def test_a_stopped_run_resumes_to_exactly_the_unbroken_runs_result(tmp_path):
-    ds = data.load_digits()
-    pad = lambda s: data.Split(torch.nn.functional.pad(s.x, (10, 10, 10, 10)), s.y)
-    split = pad(ds.train)
+def test_a_stopped_run_resumes_to_exactly_the_unbroken_runs_result(tmp_path, digits28):
+    split = digits28.train
     widths = models.LeNetWidths(4, 4, 4, 8, 8)  # with dropout: the torch stream matters
     kw = dict(epochs=3, batch_size=64, seed=3, progress=False)
     per_epoch = (len(split) + 63) // 64
