@@ -73,10 +73,13 @@ def test_early_exit_exits_and_predictions_are_unchanged():
     rec, net, x = RECORD["early_exit"], recorded_exit_network(), inputs()
     out = net(x)
     assert torch.equal(out.exit_index, rec["exit_index"])
-    assert torch.equal(out.logits, rec["logits"])
+    # equal up to rounding: another CPU's kernels may round the last bit differently
+    torch.testing.assert_close(out.logits, rec["logits"], rtol=1e-5, atol=1e-6)
     one = [net(x[i : i + 1]) for i in range(16)]  # the batch-1 path
     assert torch.equal(torch.cat([o.exit_index for o in one]), rec["exit_index_b1"])
-    assert torch.equal(torch.cat([o.logits for o in one]), rec["logits_b1"])
+    torch.testing.assert_close(
+        torch.cat([o.logits for o in one]), rec["logits_b1"], rtol=1e-5, atol=1e-6
+    )
 
 
 @torch.no_grad()
@@ -88,6 +91,19 @@ def test_cascade_exits_and_predictions_are_unchanged():
         ee.EntropyRule(rec["cascade_threshold"]),
     )
     cascade.load_state_dict(rec["cascade_state_dict"])
-    out = cascade.eval()(inputs())
-    assert torch.equal(out.exit_index, rec["cascade_exit_index"])
-    assert torch.equal(out.logits, rec["cascade_logits"])
+    x = inputs()
+    out = cascade.eval()(x)
+    # on noise the small first network is nearly uniform, and the recorded threshold lies
+    # within float rounding of many of its entropies: such a sample may leave on one CPU
+    # and stay on another. It is held to the rule as computed here, the rest to the
+    # record.
+    h = ee.entropy(cascade.nets[0](x))
+    threshold = rec["cascade_threshold"]
+    near = (h - threshold).abs() <= 1e-6
+    assert (~near).sum() >= 32
+    assert torch.equal(out.exit_index[~near], rec["cascade_exit_index"][~near])
+    assert torch.equal(out.exit_index == 0, h < threshold)
+    same = out.exit_index == rec["cascade_exit_index"]
+    torch.testing.assert_close(
+        out.logits[same], rec["cascade_logits"][same], rtol=1e-5, atol=1e-6
+    )
