@@ -31,6 +31,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from condcomp_lib import cache
 from condcomp_lib.bench import compare, device_name
 from condcomp_lib.methods import model_cases
 from condcomp_lib.ops import (
@@ -492,7 +493,7 @@ def main():
         print("--gpu-only, but no GPU with CuPy here: nothing timed, nothing written")
         return
     report["seconds"] = round(time.perf_counter() - t0)
-    path.write_text(json.dumps(report, indent=1))
+    cache.write_atomically(path, json.dumps(report, indent=1))
     rows = report.get("cases", []) + report.get("models", [])
     met = [r["met"] for r in rows if r["met"] is not None]
     if "cost_model" in report:

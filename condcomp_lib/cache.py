@@ -16,6 +16,7 @@ import datetime
 import json
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -38,6 +39,25 @@ def save_model(key: str, model: torch.nn.Module, info: dict) -> Path:
     tmp = path.with_suffix(".tmp")
     torch.save({"state_dict": model.state_dict(), "info": info}, tmp)
     tmp.replace(path)
+    return path
+
+
+def write_atomically(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` so that the file is either the old one or the whole new
+    one: written to a temporary file in the same folder, then renamed over ``path`` (a
+    rename within one file system is atomic). A stop part-way (Ctrl-C at the end of an
+    hour-long run, a full disk) leaves the old file as it was and no temporary file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before the rename makes it the file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -133,8 +153,7 @@ def save_results(
     else:
         stamped["methods"] = results_schema.stamped(methods, device, commit, profile)
         results_schema.validate(stamped, f"results/{path.name}")
-    path.write_text(json.dumps(stamped, indent=2) + "\n")
-    return path
+    return write_atomically(path, json.dumps(stamped, indent=2) + "\n")
 
 
 def load_results(chapter: str) -> dict | None:

@@ -153,6 +153,7 @@ def load_checkpoint(path: Path, run: dict) -> dict | None:
     return state
 
 
+@torch.enable_grad()  # a caller inside torch.no_grad() (a timing cell) still trains
 def fit(
     model: torch.nn.Module,
     train: Split,

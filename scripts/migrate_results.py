@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from condcomp_lib import cost, models, results_schema  # noqa: E402
+from condcomp_lib import cache, cost, models, results_schema  # noqa: E402
 from condcomp_lib.results_schema import entry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -496,7 +496,7 @@ def main(argv: list[str]) -> int:
             print(f"{path.name}: already in the schema")
             continue
         results_schema.validate(migrated, f"results/{path.name}")
-        path.write_text(json.dumps(migrated, indent=2) + "\n")
+        cache.write_atomically(path, json.dumps(migrated, indent=2) + "\n")
         print(f"{path.name}: {len(migrated['methods'])} entries added")
     return 0
 

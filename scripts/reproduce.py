@@ -4,10 +4,13 @@ committed numbers are still current.
     python scripts/reproduce.py [--chapter 04_cigt ...] [--force] [--dry-run]
     make reproduce [CHAPTER=04_cigt] [FORCE=1]
 
-Order: chapter 0 first (the later chapters load its cached baselines), chapter 1 before
-chapter 2 (which loads chapter 1's B-LeNet), chapter 4 before chapter 8 (which shows
-chapter 4's committed CIGT), and otherwise book order; a comparison chapter (10 or
-later) after every chapter before it, since it only reads their results.
+Order: a chapter runs after every chapter it needs, and otherwise in book order. What a
+chapter needs is read off its notebook, so that the order cannot drift from the code: the
+chapters whose results it loads are the ones its code names (``load_results("04_cigt")``,
+a list of chapters to show); the chapters whose cached *networks* it loads through the
+library, which the notebook's text cannot show, are listed in ``MODEL_NEEDS`` (chapter
+0's baselines, chapter 1's B-LeNet). A comparison chapter (10 or later) comes after every
+chapter before it, since it reads all their results.
 
 A chapter is skipped when its ``results/<chapter>.json`` is current: the file exists,
 its ``commit`` stamp is a commit git knows, and neither a later commit nor an
@@ -44,25 +47,39 @@ ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ROOT / "chapters"
 RESULTS = ROOT / "results"
 
-# the chapters whose cached models or committed results a chapter loads
-NEEDS = {
+# the chapters whose cached networks a chapter loads through the library (the networks'
+# cache keys are built there, so the notebook's text does not name the chapter)
+MODEL_NEEDS = {
     "01_early_exit": {"00_baselines"},
     "02_adaptive_networks": {"00_baselines", "01_early_exit"},
     "03_condconv": {"00_baselines"},
     "04_cigt": {"00_baselines"},
-    "08_feature_cluster_trees": {"00_baselines", "04_cigt"},
+    "05_routed_execution": {"01_early_exit"},  # times chapter 1's full B-LeNet if cached
+    "08_feature_cluster_trees": {"00_baselines"},
     "09_gates_and_cascades": {"00_baselines"},
 }
+CHAPTER_NAME = re.compile(r"""["'](\d\d_[a-z0-9_]+)["']""")
 
 
 # ---------------------------------------------------------------- pure decisions
 
 
-def needs(stem: str, stems: list[str]) -> set[str]:
-    """The chapters among ``stems`` that ``stem`` needs to have run first."""
+def named_chapters(stem: str, code: str, stems: list[str]) -> set[str]:
+    """The chapters among ``stems``, other than ``stem``, that ``code`` names in a string
+    (``load_results("04_cigt")``, a list of chapters whose entries it shows)."""
+    return set(CHAPTER_NAME.findall(code)) & (set(stems) - {stem})
+
+
+def needs(stem: str, stems: list[str], code: str | None = None) -> set[str]:
+    """The chapters among ``stems`` that ``stem`` needs to have run first: those whose
+    networks it loads (``MODEL_NEEDS``) and those its notebook's ``code`` names (read
+    from the notebook when not given)."""
     if int(stem[:2]) >= 10:  # the comparison reads every earlier chapter's results
         return {s for s in stems if s < stem}
-    return NEEDS.get(stem, set()) & set(stems)
+    if code is None:
+        nb = CHAPTERS / f"{stem}.ipynb"
+        code = notebook_code(nb) if nb.is_file() else ""
+    return (MODEL_NEEDS.get(stem, set()) & set(stems)) | named_chapters(stem, code, stems)
 
 
 def order(stems: list[str]) -> list[str]:
@@ -222,7 +239,7 @@ def complete(path: Path, seconds: float) -> list[str]:
     its entries from ``migrate_results`` when it has none, ``seconds`` as its wall-clock
     when it has none. Returns what was added."""
     import migrate_results
-    from condcomp_lib import results_schema
+    from condcomp_lib import cache, results_schema
 
     results, added = json.loads(path.read_text()), []
     if "methods" not in results:
@@ -232,7 +249,7 @@ def complete(path: Path, seconds: float) -> list[str]:
         added.append("wall_clock_s")
     if added:
         results_schema.validate(results, f"results/{path.name}")
-        path.write_text(json.dumps(results, indent=2) + "\n")
+        cache.write_atomically(path, json.dumps(results, indent=2) + "\n")
     return added
 
 

@@ -224,3 +224,30 @@ def test_cpu_tensor_with_kernel_backend_is_an_error():
     finally:
         use_kernels(False)
     torch.testing.assert_close(y, F.conv2d(x, wt, bias))
+
+
+def _two_layers(x, w1, w2, r1, r2, tile, first, second):
+    """Two routed convolutions in sequence, each on its own strategy: what a routed
+    network does when the cost model picks a different path for each layer."""
+    h = routed_conv2d(x, w1, None, r1, padding=1, tile=tile, strategy=first)
+    return routed_conv2d(h, w2, None, r2, padding=1, tile=tile, strategy=second)
+
+
+@pytest.mark.parametrize("first", STRATEGY_PAIRS := ["routed", "dense", "auto"])
+@pytest.mark.parametrize("second", STRATEGY_PAIRS)
+@pytest.mark.parametrize("spatial", [False, True])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_strategies_in_sequence(first, second, spatial, layout):
+    """Whatever layout one path writes, the next path reads it: the routed path writes
+    tiles channels-last, and the dense path once called ``.view`` on that."""
+    x0, w1, w2 = leaves((4, 8, 8, 8), (8, 8, 3, 3), (8, 8, 3, 3), dtype=torch.float32)
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    x = x0.contiguous(memory_format=fmt)
+    tile = (4, 4) if spatial else None
+    shape = (4, 2, 2, 2) if spatial else (4, 2)
+    r1, r2 = torch.rand(shape) < 0.5, torch.rand(shape) < 0.5
+    y = _two_layers(x, w1, w2, r1, r2, tile, first, second)
+    want = dense_masked_conv(
+        dense_masked_conv(x0, w1, None, r1, None, 1, 1), w2, None, r2, None, 1, 1
+    )
+    check_against_truth(y, want, (x0, w1, w2), rtol=1e-4, atol=1e-4)

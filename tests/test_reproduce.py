@@ -33,13 +33,37 @@ def test_every_chapter_comes_after_the_chapters_it_needs():
     assert needs("10_comparison", BOOK) == set(BOOK) - {"10_comparison"}
 
 
+def test_a_chapter_comes_after_every_chapter_whose_results_it_reads():
+    """Read off the notebooks: chapter 9 sets chapters 1, 2, 4 and 6's committed methods
+    beside its own, so it must run after them (it once ran right after chapter 0)."""
+    got = order(BOOK)
+    ch9 = needs("09_gates_and_cascades", BOOK)
+    assert {
+        "01_early_exit",
+        "02_adaptive_networks",
+        "04_cigt",
+        "06_block_policies",
+    } <= ch9
+    for stem in BOOK[:-1]:
+        code = reproduce.notebook_code(reproduce.CHAPTERS / f"{stem}.ipynb")
+        for other in reproduce.named_chapters(stem, code, BOOK):
+            assert got.index(other) < got.index(stem), (stem, other)
+
+
+def test_named_chapters_are_what_the_code_names():
+    code = 'r = cache.load_results("04_cigt")\nSHOWN = [\'01_early_exit\', "99_nothing"]'
+    assert reproduce.named_chapters("08_x", code, BOOK) == {"04_cigt", "01_early_exit"}
+    assert reproduce.named_chapters("04_cigt", code, BOOK) == {"01_early_exit"}
+    assert needs("08_x", ["00_baselines", "04_cigt"], code) == {"04_cigt"}
+
+
 def test_one_chapter_alone_needs_nothing_absent():
     assert order(["04_cigt"]) == ["04_cigt"]
     assert needs("02_adaptive_networks", ["02_adaptive_networks"]) == set()
 
 
 def test_a_cycle_is_refused(monkeypatch):
-    monkeypatch.setattr(reproduce, "NEEDS", {"00_a": {"01_b"}, "01_b": {"00_a"}})
+    monkeypatch.setattr(reproduce, "MODEL_NEEDS", {"00_a": {"01_b"}, "01_b": {"00_a"}})
     with pytest.raises(ValueError, match="need each other"):
         order(["00_a", "01_b"])
 

@@ -321,3 +321,42 @@ def test_chapter_9_as_its_save_cell_writes_it():
     assert m["static pruning"]["role"] == "control"
     assert m["cascade, with context, threshold 0.5"]["role"] == "method"
     assert m["cascade, no context, threshold 0.5"]["role"] == "control"
+
+
+class _FullDisk:
+    """A file that takes half of what it is given, then fails as a full disk does."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+    def write(self, text):
+        self.f.write(text[: len(text) // 2])
+        self.f.flush()
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("stop", [OSError, KeyboardInterrupt])
+def test_a_write_stopped_part_way_keeps_the_old_results(monkeypatch, tmp_path, stop):
+    monkeypatch.setattr(cache, "ROOT", tmp_path)
+    old = cache.save_results("99_example", {"x": 1}, "CPU", methods=example()["methods"])
+    before = old.read_text()
+    if stop is OSError:  # the disk fills half-way through the new file
+        real = cache.os.fdopen
+        monkeypatch.setattr(cache.os, "fdopen", lambda *a, **k: _FullDisk(real(*a, **k)))
+    else:  # Ctrl-C after the new file is written, before it replaces the old one
+
+        def interrupted(*a):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(cache.os, "replace", interrupted)
+    with pytest.raises(stop):
+        cache.save_results("99_example", {"x": 2}, "CPU", methods=example()["methods"])
+    assert old.read_text() == before
+    assert json.loads(before)["x"] == 1
+    assert sorted(p.name for p in old.parent.iterdir()) == ["99_example.json"]

@@ -198,3 +198,16 @@ def test_the_budget_study_rejects_a_model_it_cannot_train():
     with pytest.raises(SystemExit):
         budget_study.parse(study, ["--epochs", "0"])
     assert budget_study.parse(study, []).models == ["static", "4", "8"]
+
+
+def test_fit_trains_when_called_inside_no_grad():
+    """A timing cell runs under ``torch.no_grad()``; a network it finds missing from the
+    cache is trained there, and must train (once it raised: no grad_fn)."""
+    s = data.Split(torch.randn(32, 1, 28, 28), torch.randint(0, 10, (32,)))
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    before = net[1].weight.detach().clone()
+    with torch.no_grad():
+        history = train.fit(net, s, epochs=1, batch_size=16, progress=False)
+        assert not torch.is_grad_enabled()  # the caller's mode is back after
+    assert len(history["loss"]) == 2
+    assert not torch.equal(net[1].weight, before)

@@ -510,6 +510,7 @@ def cigt_loss(
 
 
 @torch.no_grad()
+@torch.no_grad()  # evaluation only: no graph for a backward pass that never comes
 def collect_routes(model: LeNetCIGT, x: torch.Tensor, batch_size: int = 1000):
     """Eval-mode routes of every sample: (route1 [N], route2 [N], logits [N, C])."""
     model.eval()

@@ -163,6 +163,7 @@ def cigt_run(
 
 
 @torch.no_grad()
+@torch.no_grad()  # evaluation only: no graph for a backward pass that never comes
 def accuracy(
     net: cigt.LeNetCIGT, split: Split, routing: str = "learned", seed: int = 0
 ) -> float:

@@ -153,10 +153,19 @@ def dense_masked_conv2d(x, weight, bias, route, in_route, g: Geometry) -> torch.
     if in_route is not None:
         x = torch.where(_group_mask(in_route, g.group_in)[:, :, None, None], x, 0)
     y = F.conv2d(x, weight, bias, g.stride, g.padding)  # [B, C_out, H', W']
+    # the mask is built in y's shape rather than y viewed in the route's: y may be
+    # channels-last (F.conv2d keeps its input's layout, and the routed path writes tiles
+    # channels-last), and such a tensor has no view with the channels split in groups
     (Th, Tw), (th, tw) = g.grid, g.tile
-    keep = route.view(g.batch, g.groups, 1, Th, 1, Tw, 1)
-    y = torch.where(keep, y.view(g.batch, g.groups, g.group_out, Th, th, Tw, tw), 0)
-    return y.view(g.batch, g.c_out, *g.out_hw)
+    if Th == Tw == 1:  # channel groups only: a mask that broadcasts over the pixels
+        keep = _group_mask(route.view(g.batch, g.groups), g.group_out)[:, :, None, None]
+    else:  # [B, G, Th, Tw] -> [B, C_out, H', W'], each bit over its group and tile
+        keep = (
+            route.view(g.batch, g.groups, 1, Th, 1, Tw, 1)
+            .expand(g.batch, g.groups, g.group_out, Th, th, Tw, tw)
+            .reshape(g.batch, g.c_out, *g.out_hw)
+        )
+    return torch.where(keep, y, 0)
 
 
 def dense_masked_linear(x, weight, bias, route, in_route) -> torch.Tensor:
