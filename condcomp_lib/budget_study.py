@@ -51,6 +51,8 @@ class Study:
     is_model: Callable[[str], bool]  # which model names the study can train
     model_help: str  # how to name one, for the error message
     seeds: tuple[int, ...] = (0, 1, 2)
+    # said in the results file while ``methods`` gives no entries
+    no_entries: str = "no budget has its baseline run yet"
 
 
 def parse(
@@ -141,7 +143,7 @@ def run(study: Study, argv: list[str] | None = None, description: str = "") -> i
         done["runs"].append(record)
         # rewritten after every run: a study cut short keeps what it finished
         methods = study.methods(done["runs"], device, commit)
-        note = {} if methods else {"methods_note": "no budget has its baseline run yet"}
+        note = {} if methods else {"methods_note": study.no_entries}
         cache.save_results(
             study.name, {"runs": done["runs"], **note}, device=device, methods=methods
         )

@@ -73,6 +73,26 @@ class LeNet(nn.Module):
 
 BASELINES = {"thick": THICK, "thin": THIN}
 
+
+def widths_of(name: str) -> LeNetWidths:
+    """The widths a baseline's name stands for: "thick", "thin", or "w<factor>", the thick
+    LeNet with every width times the factor ("w0.5"), the static frontier's widths."""
+    if name in BASELINES:
+        return BASELINES[name]
+    factor = None
+    if name.startswith("w"):
+        try:
+            factor = float(name[1:])
+        except ValueError:
+            pass
+    if factor is None or not 0 < factor <= 4:
+        raise ValueError(
+            f"a baseline is {' or '.join(sorted(BASELINES))} or w<factor> with a factor "
+            f"in (0, 4] (the thick LeNet's widths times it, e.g. w0.5), got {name!r}"
+        )
+    return THICK.scaled(factor)
+
+
 # The training recipe of every baseline: Adam with a cosine schedule, dropout 0.3 on the
 # fully connected layers. The profile sets the epochs and the amount of training data.
 RECIPE = dict(lr=2e-3, batch_size=128, weight_decay=0.0)
@@ -132,14 +152,13 @@ def train_baseline(
     epochs: int | None = None,
     checkpoint: Path | None = None,
 ) -> tuple[LeNet, dict]:
-    """Train baseline ``name`` ("thick" or "thin") from scratch on ``device`` for the
-    profile's epochs (or ``epochs``), resuming from ``checkpoint`` if a run left one;
-    returns (model on the CPU, info)."""
-    if name not in BASELINES:
-        raise ValueError(f"baseline must be one of {sorted(BASELINES)}, got {name!r}")
+    """Train baseline ``name`` ("thick", "thin" or "w<factor>": :func:`widths_of`) from
+    scratch on ``device`` for the profile's epochs (or ``epochs``), resuming from
+    ``checkpoint`` if a run left one; returns (model on the CPU, info)."""
+    widths = widths_of(name)
     t0 = time.perf_counter()
     model, run, hist = fit_recipe(
-        lambda: LeNet(BASELINES[name]),
+        lambda: LeNet(widths),
         data,
         profile,
         seed,
@@ -174,10 +193,11 @@ def baseline(
     if missing; returned on the CPU. ``epochs`` other than the profile's (a study of the
     budget) are cached under their own key. A training stopped part-way resumes after
     its last finished epoch."""
+    widths = widths_of(name)  # an unknown name fails here, before any training
     key = f"lenet-{name}-{profile}{budget_key(profile, epochs)}-seed{seed}"
     return cache.cached(
         key,
-        lambda: LeNet(BASELINES[name]),
+        lambda: LeNet(widths),
         lambda: train_baseline(
             name,
             data,
