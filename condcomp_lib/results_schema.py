@@ -22,8 +22,9 @@ An entry describes one network at one operating point:
     the file's chapter;
 ``role``
     "dense" (an ordinary network that computes everything), "method" (conditional
-    computation) or "control" (a non-learned or ablation control: random routing,
-    static pruning, every branch on);
+    computation), "control" (a non-learned or ablation control: random routing,
+    static pruning, every branch on) or "frontier" (an ordinary network of one width
+    of its family's static frontier, :mod:`condcomp_lib.frontier`);
 ``baseline``
     the name of the dense entry of the same file that ``macs.relative`` and the ratios
     refer to (a dense entry may name itself);
@@ -43,7 +44,11 @@ An entry describes one network at one operating point:
 ``device``, ``commit``, ``profile``
     copies of the file's stamp;
 ``note`` (optional)
-    a short remark: the operating point, a noisy timing.
+    a short remark: the operating point, a noisy timing;
+``family``, ``recipe``, ``budget`` (frontier entries, and only they)
+    the network family's name ("lenet"), how it was trained (a short text) and for how
+    long (``{"epochs": n, "train_images": n}``). Every entry of a family has the same
+    recipe and budget, and a family has at least three widths: a frontier is a curve.
 
 :func:`entry` builds an entry from plain numbers; :func:`validate` checks a file's
 contents (``cache.save_results`` calls it before writing; :func:`check` checks a
@@ -58,7 +63,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ROLES = ("dense", "method", "control")
+ROLES = ("dense", "method", "control", "frontier")
 STAMP = ("device", "commit", "profile")
 ENTRY_FIELDS = (
     "name",
@@ -73,6 +78,8 @@ ENTRY_FIELDS = (
     *STAMP,
 )
 OPTIONAL_FIELDS = ("note",)
+FRONTIER_FIELDS = ("family", "recipe", "budget")  # frontier entries' own, all required
+MIN_WIDTHS = 3  # a frontier of fewer widths is not a curve to read a cost off
 
 
 class ResultsSchemaError(ValueError):
@@ -201,8 +208,12 @@ def validate(results: dict, source: str) -> None:
         for key in ENTRY_FIELDS:
             if key not in m:
                 fail(f"{p}.{key}", "missing")
+        own = FRONTIER_FIELDS if m.get("role") == "frontier" else ()
+        for key in own:
+            if key not in m:
+                fail(f"{p}.{key}", "missing (a frontier entry names its family)")
         for key in m:
-            if key not in ENTRY_FIELDS + OPTIONAL_FIELDS:
+            if key not in ENTRY_FIELDS + OPTIONAL_FIELDS + own:
                 fail(f"{p}.{key}", "not a field of the schema")
         if not isinstance(m["name"], str) or not m["name"]:
             fail(f"{p}.name", f"expected a non-empty string, got {m['name']!r}")
@@ -212,6 +223,46 @@ def validate(results: dict, source: str) -> None:
     by_name = {m["name"]: m for m in methods}
     for i, m in enumerate(methods):
         _check_entry(m, f"methods[{i}]", results, by_name, fail)
+    _check_families(methods, fail)
+
+
+def _check_families(methods: list[dict], fail) -> None:
+    """Every frontier family has at least :data:`MIN_WIDTHS` widths (distinct MACs), and
+    all its entries share one recipe and one budget."""
+    families: dict[str, list[tuple[int, dict]]] = {}
+    for i, m in enumerate(methods):
+        if m["role"] == "frontier":
+            if not isinstance(m["family"], str) or not m["family"]:
+                fail(f"methods[{i}].family", f"expected a name, got {m['family']!r}")
+            if not isinstance(m["recipe"], str) or not m["recipe"]:
+                fail(f"methods[{i}].recipe", f"expected a text, got {m['recipe']!r}")
+            budget = _object(
+                m, "budget", ("epochs", "train_images"), f"methods[{i}]", fail
+            )
+            for key, v in budget.items():
+                if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+                    fail(
+                        f"methods[{i}].budget.{key}",
+                        f"expected an integer >= 1, got {v!r}",
+                    )
+            families.setdefault(m["family"], []).append((i, m))
+    for family, members in families.items():
+        i0, first = members[0]
+        for i, m in members[1:]:
+            for key in ("recipe", "budget"):
+                if m[key] != first[key]:
+                    fail(
+                        f"methods[{i}].{key}",
+                        f"family {family!r} was trained with methods[{i0}]'s {key} "
+                        f"{first[key]!r}, this entry with {m[key]!r}",
+                    )
+        widths = {m["macs"]["mean"] for _, m in members}
+        if len(widths) < MIN_WIDTHS:
+            fail(
+                f"methods[{i0}].family",
+                f"family {family!r} has {len(widths)} width(s); a frontier needs at "
+                f"least {MIN_WIDTHS}",
+            )
 
 
 def _check_entry(m: dict, p: str, results: dict, by_name: dict, fail) -> None:
@@ -223,7 +274,7 @@ def _check_entry(m: dict, p: str, results: dict, by_name: dict, fail) -> None:
     base = by_name.get(m["baseline"])
     if base is None:
         fail(f"{p}.baseline", f"names no entry of the file: {m['baseline']!r}")
-    if base["role"] != "dense":
+    if base["role"] not in ("dense", "frontier"):  # both are ordinary networks
         fail(f"{p}.baseline", f"{m['baseline']!r} is not a dense entry")
     acc = _object(m, "accuracy", ("mean", "spread", "seeds"), p, fail)
     if not (_number(acc["mean"]) and 0 <= acc["mean"] <= 1):
