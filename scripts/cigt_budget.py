@@ -6,7 +6,7 @@ network close when the routers train longer?
 
 Chapter 4 trains LeNet-CIGT for the baselines' budget (15 epochs on 55,000 images) and
 finds it below the one-path (thin) LeNet trained with the same recipe; the authors train
-for 125 epochs. This study trains, for each budget and seed:
+for 150 epochs. This study trains, for each budget and seed:
 
 * ``thin``: the one-path LeNet, the authors' baseline, with the baselines' recipe;
 * ``cigt``: LeNet-CIGT with the objective chapter 4's sweep chose on the validation split

@@ -108,8 +108,8 @@ class Schedule:
         """The decay scaled to a budget of ``steps`` optimizer steps, so that T reaches
         ``floor`` at the last one (step ``steps - 1``): decay = (floor / t0) ** (1 /
         (steps - 1 - warmup_steps)).
-        The authors' 0.9999 a step fits their budget of about 60,000 steps; a budget of a
-        few thousand would end with T far above 1, the routers still near uniform."""
+        The authors' 0.9999 a step fits their budget of 60,000 to 72,000 steps; a budget
+        of a few thousand would end with T far above 1, the routers still near uniform."""
         if not 0 <= warmup_steps < steps - 1:
             raise ValueError(
                 f"warmup_steps must lie in [0, steps - 1), got {warmup_steps} of {steps}"
@@ -464,8 +464,9 @@ class LeNetCIGT(nn.Module):
 
 @dataclass(frozen=True)
 class Objective:
-    """L = CE(leaf logits) - lambda_dec * sum over routers of IG_beta (authors' PyTorch
-    LeNet values: beta = 2.5, lambda_dec = 0.7)."""
+    """L = CE(leaf logits) - lambda_dec * sum over routers of IG_beta (the authors' fixed
+    PyTorch LeNet run: beta = 2.5, lambda_dec = 0.7; their best searched point:
+    :mod:`~condcomp_lib.methods.cigt_recipe`)."""
 
     beta: float = 2.5
     decision_weight: float = 0.7

@@ -51,7 +51,7 @@ def objective_for(routing: str, objective: cigt.Objective) -> cigt.Objective:
 def schedule_for(
     steps: int, warmup_share: float = 0.2, temperature: str = "scaled"
 ) -> cigt.Schedule:
-    """Warm-up for the first ``warmup_share`` of ``steps`` (the authors: 25 of 125
+    """Warm-up for the first ``warmup_share`` of ``steps`` (the authors: 25 of 150
     epochs), then a temperature decay that reaches the floor at the last step
     (``"scaled"``), or the authors' fixed 0.9999 a step wherever that ends
     (``"fixed"``)."""
