@@ -209,6 +209,43 @@ def judge(method: dict, frontier: Frontier) -> dict:
     return out
 
 
+def describe(f: Frontier, widest: str) -> str:
+    """The frontier in words, for the chapter that shows it: its range of cost and
+    accuracy, the seeds' spread, and how its time falls with its MACs (``widest``: what
+    to call the widest width, e.g. "the thick LeNet")."""
+    lo, hi = f.widths[0], f.widths[-1]
+    share = lo.macs / hi.macs
+    text = (
+        f"The frontier runs from {share:.0%} to 100% of {widest}'s MACs, and its test "
+        f"accuracy from {100 * lo.accuracy:.2f}% to {100 * hi.accuracy:.2f}%"
+    )
+    spread = max(w.spread for w in f.widths)
+    text += (
+        f"; the seeds of a width lie within {100 * spread:.2f} pt of each other."
+        if spread > 0
+        else " (one seed a width)."
+    )
+    times = [(b, getattr(lo, f"time_b{b}"), getattr(hi, f"time_b{b}")) for b in (1, 256)]
+    said = [
+        f"{t / t_hi:.0%} of its time at batch {b}" for b, t, t_hi in times if t and t_hi
+    ]
+    if not said:
+        return text + " It was not timed."
+    text += (
+        f" The cheapest width, with {share:.0%} of {widest}'s MACs, takes "
+        + " and ".join(said)
+        + "."
+    )
+    slower = [b for b, t, t_hi in times if t and t_hi and t / t_hi > share]
+    if slower:
+        batches = " and ".join(f"batch {b}" for b in slower)
+        text += (
+            f" At {batches} time falls more slowly than MACs: a method is held to the "
+            "frontier's time at its own MACs, not to time proportional to MACs."
+        )
+    return text
+
+
 def entry(
     name: str,
     *,

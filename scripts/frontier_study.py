@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from condcomp_lib import budget_study, cost, models, train  # noqa: E402
+from condcomp_lib import budget_study, cost, frontier_runs, models, train  # noqa: E402
 
 NAME = "00_frontier"
-MODELS = ("w0.35", "w0.5", "thin", "w0.85", "thick")
+MODELS = frontier_runs.WIDTHS["full"]
 EPOCHS = train.get_profile("full").epochs
 
 

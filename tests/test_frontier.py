@@ -158,3 +158,18 @@ def test_family_fields_belong_to_frontier_entries_only():
     entries[0] = {**entries[0], "role": "dense"}
     with pytest.raises(ResultsSchemaError, match="not a field of the schema"):
         results_schema.validate(results(entries), "r.json")
+
+
+def test_the_frontier_in_words():
+    text = frontier.describe(FAMILY, "the widest")
+    assert text.startswith("The frontier runs from 6% to 100% of the widest's MACs")
+    assert "from 80.00% to 90.00%" in text and "within 2.00 pt" in text
+    assert "takes 20% of its time at batch 1 and 10% of its time at batch 256" in text
+    assert "At batch 1 and batch 256 time falls more slowly than MACs" in text
+    bare = Frontier(
+        "bare", tuple(Width(w.name, w.macs, w.accuracy, 0) for w in FAMILY.widths)
+    )
+    assert frontier.describe(bare, "it").endswith("(one seed a width). It was not timed.")
+    widths = [Width(w.name, w.macs, w.accuracy, 0, w.macs / 16e6) for w in FAMILY.widths]
+    fast = Frontier("fast", tuple(widths))  # time exactly proportional to MACs
+    assert "more slowly" not in frontier.describe(fast, "it")
