@@ -37,11 +37,16 @@ def relative(table):
     ``03_condconv_budget``), with three columns that compare across chapters:
     ``delta_pt``, accuracy minus the chapter's dense baseline in points; ``macs_share``,
     MACs over the baseline's; ``speedup_b1`` and ``speedup_b256``, the measured ratios
-    (above 1: faster than the baseline), NaN where the chapter did not time them."""
+    (above 1: faster than the baseline), NaN where the chapter did not time them. The
+    static frontier's widths are left out: chapter 10 reads them apart
+    (:mod:`condcomp_lib.frontier_view`)."""
     rows = table[table["file"].isin(chapter_names())].copy()
     base_acc = {
-        (r.file, r.name): r.accuracy_mean for r in rows.itertuples() if r.role == "dense"
+        (r.file, r.name): r.accuracy_mean
+        for r in rows.itertuples()
+        if r.role in ("dense", "frontier")
     }
+    rows = rows[rows["role"] != "frontier"]
     rows["delta_pt"] = [
         100 * (r.accuracy_mean - base_acc[r.file, r.baseline]) for r in rows.itertuples()
     ]

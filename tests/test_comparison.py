@@ -84,3 +84,15 @@ def test_reproduction_cost_reads_each_files_wall_clock(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps({"wall_clock_s": 60.0}))
     (tmp_path / "b.json").write_text(json.dumps({}))
     assert comparison.reproduction_cost(tmp_path) == {"a": 60.0, "b": None}
+
+
+def test_frontier_widths_stay_out_of_the_relative_table():
+    a = comparison.chapter_names()[0]
+    rows = [
+        _row(a, "frontier thick", "frontier", 0.90, 1.0, 1.0),
+        _row(a, "frontier narrow", "frontier", 0.85, 0.2, 2.0),
+        _row(a, "dense net", "dense", 0.90, 1.0, 1.0),
+    ]
+    rows[1]["baseline"] = "frontier thick"  # a frontier width names the widest
+    rel = comparison.relative(pd.DataFrame(rows))
+    assert list(rel["name"]) == ["dense net"]
