@@ -1,0 +1,134 @@
+"""What every chapter does around its own content, in one object.
+
+Used by every chapter. A chapter starts a clock, sets the book's plotting style, its
+threads, its seed, its profile and its device; at the end it checks its results entries
+in every profile and writes them only in the full profile; it shows the committed
+full-profile results beside a quick run, or says that none are committed; it states
+targets as met or not met. Those lines were once repeated in every notebook. Here they
+are written once and tested, so a chapter shows only what is new in it:
+
+    ch = chapter.start("04_cigt", profile, seed=seed, device=device)
+    ...
+    ch.save({"objective": ...}, methods)        # checked always, written in "full"
+    full = ch.committed()                       # the committed run, or None (said so)
+    ch.verdict(lambda full: f"CIGT reaches ...")  # the Summary's verdict, or the fallback
+
+The chapter's id is typed once, in :func:`start`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from . import bench, cache, results_schema, train, viz
+
+THREADS = 2  # the book's CPU numbers are measured on two threads
+NOT_COMMITTED = "*No full-profile run is committed yet: run `make reproduce`.*"
+
+
+def met(ok: bool) -> str:
+    """How a target reads in the book's tables and sentences."""
+    return "met" if ok else "not met"
+
+
+@dataclass
+class Chapter:
+    """A running chapter: its id, profile, device and seed, and when it started."""
+
+    id: str
+    profile: train.Profile
+    device: torch.device
+    seed: int
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def full(self) -> bool:
+        """Whether this run is the reproduction whose numbers are committed."""
+        return self.profile.name == "full"
+
+    def pick(self, quick, full):
+        """``quick`` or ``full``, for this run's profile."""
+        return full if self.full else quick
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def save(self, results: dict, methods: list[dict] | None) -> Path | None:
+        """Check ``methods`` against the results schema now (a quick run thus finds a
+        bad entry of its full-profile save); in the full profile write
+        ``results/<id>.json`` with ``results``, the entries and the run's wall-clock.
+        Returns the path written, or None in the quick profile."""
+        if methods is not None:
+            results_schema.check(self.id, methods, self.profile.name)
+        if not self.full:
+            return None
+        path = cache.save_results(
+            self.id,
+            results,
+            device=bench.device_name(self.device),
+            profile=self.profile.name,
+            wall_clock_s=self.elapsed(),
+            methods=methods,
+        )
+        print("results written to", path.name)
+        return path
+
+    def committed(self, show_stamp: bool = True) -> dict | None:
+        """The committed full-profile results of this chapter, or None; a line says
+        which run they come from, or that none is committed."""
+        results = cache.load_results(self.id)
+        if show_stamp:
+            print(
+                cache.run_stamp(results)
+                if results is not None
+                else "no full-profile results committed yet: run `make reproduce`"
+            )
+        return results
+
+    def verdict(self, words: Callable[[dict], str]) -> str:
+        """The Summary's full-profile verdict: ``words(committed results)`` after the
+        run's stamp, or the fallback line when nothing is committed. Displayed as
+        Markdown where IPython runs; returned either way."""
+        results = cache.load_results(self.id)
+        if results is None:
+            text = NOT_COMMITTED
+        else:
+            text = f"**The full-profile verdict** ({cache.run_stamp(results)}): "
+            text += words(results)
+        _markdown(text)
+        return text
+
+    def done(self) -> None:
+        print(f"chapter ran in {self.elapsed():.0f} s")
+
+
+def start(
+    chapter_id: str, profile: str, *, seed: int = 0, device: str = "auto"
+) -> Chapter:
+    """Start a chapter: its clock, the book's style, two threads, the seed, the profile
+    (an unknown name is an error) and the device. Prints what the run will be."""
+    prof = train.get_profile(profile)
+    viz.use_book_style()
+    torch.set_num_threads(THREADS)
+    train.seed_everything(seed)
+    dev = train.resolve_device(device)
+    ch = Chapter(chapter_id, prof, dev, seed)
+    print(
+        f"{chapter_id}, profile {prof.name}: {prof.epochs} epoch(s) on "
+        f"{prof.train_samples or 'all'} training images; timing on "
+        f"{bench.device_name(dev)}"
+    )
+    return ch
+
+
+def _markdown(text: str) -> None:
+    try:
+        from IPython.display import Markdown, display
+    except ImportError:  # outside Jupyter: the caller has the text
+        return
+    display(Markdown(text))
