@@ -136,20 +136,38 @@ def play(draw, **controls):
     except ImportError:
         draw(**{name: initial(c) for name, c in controls.items()})
         return None
-    return ipywidgets.interact(draw, **controls)
+    # interact shows the controls and the figure itself; what it returns (the function)
+    # would print as a stray line under the cell, stuck at the starting values
+    ipywidgets.interact(draw, **controls)
+    return None
 
 
-def table(df, digits: int = 2):
-    """``df`` styled for reading (every chapter's tables): counts and large numbers with
-    thousands separators, the rest with ``digits`` decimals, never scientific notation; a
-    missing value is a dash."""
+MET = {True: "met", False: "not met"}
+
+
+def table(df, digits: int = 2, booleans: dict = MET):
+    """``df`` styled for reading (every chapter's tables): counts, whole numbers and large
+    numbers with thousands separators and no decimals (seeds read 3, not 3.000000), the
+    rest with ``digits`` decimals, never scientific notation; a missing value is a dash;
+    a true/false column (a target) reads as ``booleans`` says, "met" / "not met"."""
     import pandas as pd
 
+    kind = pd.api.types
     fmt = {}
     for col in df.columns:
-        kind = pd.api.types
-        if not kind.is_numeric_dtype(df[col]) or kind.is_bool_dtype(df[col]):
+        values = df[col]
+        if kind.is_bool_dtype(values) or (
+            values.dtype == object and values.dropna().map(type).eq(bool).all()
+            and values.notna().any()
+        ):  # fmt: skip
+            fmt[col] = lambda v: "–" if v is None else booleans[bool(v)]
             continue
-        large = kind.is_integer_dtype(df[col]) or df[col].abs().max() >= 1000
-        fmt[col] = "{:,.0f}" if large else f"{{:.{digits}f}}"
+        if not kind.is_numeric_dtype(values):
+            continue
+        present = values.dropna()
+        whole = kind.is_integer_dtype(values) or (
+            len(present) > 0 and (present == present.round()).all()
+        )
+        large = len(present) > 0 and present.abs().max() >= 1000
+        fmt[col] = "{:,.0f}" if whole or large else f"{{:.{digits}f}}"
     return df.style.format(fmt, na_rep="–")
