@@ -25,6 +25,17 @@ optionally ``partly_if``, each one or more comparisons joined by ``and``, such a
 file is not committed. A claim that cannot be compared carries ``verdict: not
 comparable`` instead.
 
+A verdict is only as fair as the experiment behind it, so a claim names its *arms*: the
+entries of its results file (their ``name`` in ``methods``) whose numbers it compares,
+method, baseline and control. A rule's verdict becomes *inconclusive* when an arm has
+fewer than :data:`MIN_SEEDS` seeds, when the arms record different training budgets, or
+when a gap in points lies inside the largest spread of the arms' seeds. A claim about a
+quantity the architecture fixes (a network's MACs by construction) says
+``by_construction: true``: seeds cannot move it, so only the budgets are checked. A claim
+whose arms are known to be unfair in a way the entries do not record (different budgets,
+before the entries recorded budgets) carries ``verdict: inconclusive`` with the reason in
+its ``why``.
+
 A wrong path in a results file that exists, a malformed rule or expression, and a repeated
 id raise :class:`ClaimError`, which names the claim."""
 
@@ -41,7 +52,9 @@ from .cache import ROOT  # the book's root, where results/ lives
 
 CLAIMS_FILE = ROOT / "chapters" / "paper_claims.yaml"
 RESULTS_ROOT = ROOT / "results"
-FIXED_VERDICTS = ("not comparable",)
+FIXED_VERDICTS = ("not comparable", "inconclusive")
+VERDICTS = ("reproduced", "partly", "not reproduced", *FIXED_VERDICTS, "pending")
+MIN_SEEDS = 3  # a verdict needs at least three seeds in every arm
 STATUSES = ("verified", "unverified")
 REQUIRED = ("id", "chapter", "paper", "claim", "paper_value", "source", "status", "why")
 PENDING_WHY = "Not yet measured: the chapter's full-profile run is not committed yet."
@@ -347,6 +360,17 @@ def _check(c: dict) -> None:
             parse(ours["expr"])
         except ValueError as e:
             fail(f"ours.expr: {e}")
+    if not isinstance(c.get("by_construction", False), bool):
+        fail("by_construction is true or false")
+    arms = c.get("arms")
+    if arms is not None and (
+        not isinstance(arms, list)
+        or not arms
+        or not all(isinstance(a, str) and a for a in arms)
+    ):
+        fail("arms must be a list of entry names of the claim's results file")
+    if arms is not None and "ours" not in c:
+        fail("arms name entries of the file in 'ours'")
     names = {f for _, f, _, _ in string.Formatter().parse(c["why"]) if f is not None}
     if names - {"ours", "paper"}:
         fail(f"why may use {{ours}} and {{paper}} only, not {sorted(names)}")
@@ -401,12 +425,73 @@ def our_value(claim: dict, results_root=None, _cache: dict | None = None) -> flo
     return value * float(ours.get("scale", 1))
 
 
-def verdict(claim: dict, value: float | None) -> str:
-    """reproduced, partly, not reproduced, not comparable or pending."""
+def arms(claim: dict, results_root=None, _cache: dict | None = None) -> list[dict]:
+    """The claim's arms as its results file records them: for each, the entry's name,
+    its seeds, the spread of its seeds (accuracy, a fraction, or None) and its budget
+    (``{"epochs", "train_images"}``, or None where the entry does not record one). Empty
+    when the claim names no arms or its file is not committed; ClaimError when an arm
+    names no entry of the file."""
+    names = claim.get("arms") or []
+    data = _results(claim["ours"]["file"], results_root, _cache) if names else None
+    if data is None:
+        return []
+    by_name = {m["name"]: m for m in data.get("methods", [])}
+    out = []
+    for name in names:
+        if name not in by_name:
+            raise ClaimError(
+                f"claim {claim['id']!r}: arm {name!r} is no entry of "
+                f"{claim['ours']['file']}.json"
+            )
+        m = by_name[name]
+        out.append(
+            {
+                "name": name,
+                "seeds": m["accuracy"]["seeds"],
+                "spread": m["accuracy"]["spread"],
+                "budget": m.get("budget"),
+            }
+        )
+    return out
+
+
+def unfair(claim: dict, value: float | None, arms_: list[dict]) -> str | None:
+    """Why a rule's verdict on these arms would be unfair (then it is inconclusive), or
+    None: an arm with fewer than three seeds, budgets that differ, a gap in points
+    inside the largest spread of the arms' seeds."""
+    budgets = {json.dumps(a["budget"], sort_keys=True) for a in arms_ if a["budget"]}
+    if len(budgets) > 1:
+        return "the arms were trained with different budgets"
+    if claim.get(
+        "by_construction"
+    ):  # a count the architecture fixes: seeds cannot move it
+        return None
+    few = [f"{a['name']} ({a['seeds']})" for a in arms_ if a["seeds"] < MIN_SEEDS]
+    if few:
+        return f"fewer than {MIN_SEEDS} seeds in an arm: " + ", ".join(few)
+    ours = claim.get("ours", {})
+    spreads = [a["spread"] for a in arms_ if a["spread"] is not None]
+    if ours.get("unit") == "pt" and value is not None and spreads:
+        # our number in points; an accuracy spread (a fraction) in points too
+        spread = 100 * max(spreads)
+        if abs(value) <= spread:
+            return (
+                f"the gap, {value:+.2f} pt, lies inside the seeds' spread of "
+                f"{spread:.2f} pt"
+            )
+    return None
+
+
+def verdict(claim: dict, value: float | None, arms_: list[dict] | None = None) -> str:
+    """reproduced, partly, not reproduced, inconclusive, not comparable or pending;
+    ``arms_`` (from :func:`arms`) turn a rule's verdict inconclusive where the
+    experiment cannot support it (:func:`unfair`)."""
     if "verdict" in claim:
         return claim["verdict"]
     if value is None:
         return "pending"
+    if arms_ and unfair(claim, value, arms_):
+        return "inconclusive"
     rule = claim["rule"]
     if _holds(parse_condition(rule["reproduced_if"]), value):
         return "reproduced"
@@ -437,13 +522,17 @@ def table(results_root=None, claims_file=None, details: bool = False):
         value = our_value(c, results_root, cache)
         pending = "ours" in c and value is None
         ours = show(c, value, pending)
-        v = verdict(c, value)
+        arms_ = arms(c, results_root, cache)
+        v = verdict(c, value, arms_)
         paper = str(c["paper_value"])
         why = (
             PENDING_WHY
             if v == "pending"
             else c["why"].strip().format(ours=ours, paper=paper)
         )
+        reason = unfair(c, value, arms_) if "rule" in c and value is not None else None
+        if reason:
+            why = f"Inconclusive: {reason}. " + why
         row = {
             "chapter": c["chapter"],
             "paper": c["paper"],

@@ -113,6 +113,7 @@ def test_the_table_has_a_row_per_claim_and_the_promised_columns():
         "partly",
         "not reproduced",
         "not comparable",
+        "inconclusive",
         "pending",
     }
     assert not t["why"].str.contains(r"\{").any()  # every placeholder filled
@@ -200,3 +201,70 @@ def test_a_malformed_claim_is_refused_by_id(tmp_path, old, new):
     path = write_claims(tmp_path, ONE.replace(old, new))
     with pytest.raises(claims.ClaimError, match="t-1"):
         claims.load(path)
+
+
+# ---------------------------------------------------------------- fair verdicts
+
+ARMED = ONE.replace(
+    "  why: Ours is {ours}.", '  arms: ["b", "c"]\n  why: Ours is {ours}.'
+)
+
+
+def armed_results(tmp_path, seeds=(3, 3), spreads=(0.001, 0.002), budgets=(None, None)):
+    methods = []
+    for name, n, spread, budget in zip("bc", seeds, spreads, budgets):
+        m = {"name": name, "accuracy": {"mean": 0.9, "spread": spread, "seeds": n}}
+        if budget is not None:
+            m["budget"] = {"epochs": budget, "train_images": 55_000}
+        methods.append(m)
+    data = {"a": {"b": 0.925, "c": 0.92}, "methods": methods}
+    (tmp_path / "99_test.json").write_text(json.dumps(data))
+    return claims.table(results_root=tmp_path, claims_file=write_claims(tmp_path, ARMED))
+
+
+def test_fair_arms_keep_the_rules_verdict(tmp_path):
+    t = armed_results(tmp_path, budgets=(15, 15))
+    assert t.loc[0, "verdict"] == "reproduced" and t.loc[0, "why"] == "Ours is +0.50 pt."
+
+
+@pytest.mark.parametrize(
+    "kw, reason",
+    [
+        (dict(seeds=(3, 1)), "fewer than 3 seeds in an arm: c (1)"),
+        (dict(budgets=(15, 3)), "the arms were trained with different budgets"),
+        (
+            dict(spreads=(0.001, 0.006)),
+            "the gap, +0.50 pt, lies inside the seeds' spread",
+        ),
+    ],
+)
+def test_an_unfair_experiment_is_inconclusive(tmp_path, kw, reason):
+    t = armed_results(tmp_path, **kw)
+    assert t.loc[0, "verdict"] == "inconclusive"
+    assert t.loc[0, "why"].startswith(f"Inconclusive: {reason}")
+
+
+def test_an_arm_that_names_no_entry_is_an_error(tmp_path):
+    (tmp_path / "99_test.json").write_text(
+        json.dumps({"a": {"b": 1, "c": 1}, "methods": []})
+    )
+    path = write_claims(tmp_path, ARMED)
+    with pytest.raises(claims.ClaimError, match="arm 'b' is no entry of 99_test.json"):
+        claims.table(results_root=tmp_path, claims_file=path)
+
+
+def test_no_committed_verdict_rests_on_an_unfair_experiment():
+    """The book's own table: a claim judged reproduced, partly or not reproduced on a
+    results file with entries (networks trained and measured) names its arms, and they
+    have three seeds each and equal recorded budgets."""
+    table = claims.table(details=True)
+    judged = table[table["verdict"].isin(["reproduced", "partly", "not reproduced"])]
+    for row in judged.itertuples():
+        c = next(c for c in ALL if c["id"] == row.id)
+        data = json.loads((ROOT / "results" / f"{c['ours']['file']}.json").read_text())
+        if not data["methods"]:  # a systems chapter: operations timed, nothing trained
+            continue
+        assert c.get("arms"), f"{row.id}: a verdict on trained networks names its arms"
+        arms = claims.arms(c)
+        value = claims.our_value(c)
+        assert claims.unfair(c, value, arms) is None, row.id
