@@ -45,8 +45,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from condcomp_lib import budget_study, cost  # noqa: E402
-from condcomp_lib.methods import cigt, cigt_authors, cigt_authors_runs  # noqa: E402
+from condcomp_lib import budget_study, cost, information  # noqa: E402
+from condcomp_lib.methods import cigt_authors, cigt_authors_runs  # noqa: E402
 
 NAME = "04_cigt_authors"
 MODELS = ("one-path", "cigt", "random", "all-paths")
@@ -89,8 +89,8 @@ def score(model: str, net, ds, seed: int) -> dict:
         for i, (routes, k) in enumerate(
             zip(cigt_authors_runs.test_routes(net, test), net.paths[1:])
         ):
-            out[f"mi_router{i + 1}_bits"] = cigt.mutual_information_bits(
-                test.y, routes, 10, k
+            out[f"mi_router{i + 1}_bits"] = information.mutual_information_bits(
+                test.y, routes
             )
     return out
 

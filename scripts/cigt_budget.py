@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from condcomp_lib import budget_study, cache, cost, models  # noqa: E402
+from condcomp_lib import budget_study, cache, cost, information, models  # noqa: E402
 from condcomp_lib.methods import cigt, cigt_runs  # noqa: E402
 
 NAME = "04_cigt_budget"
@@ -81,8 +81,8 @@ def score(model: str, net, ds, seed: int) -> dict:
     }
     if model != "random":  # the control's own routers are never trained
         r1, r2, _ = cigt.collect_routes(net, ds.test.x)
-        out["mi_router1_bits"] = cigt.mutual_information_bits(ds.test.y, r1, 10, 2)
-        out["mi_router2_bits"] = cigt.mutual_information_bits(ds.test.y, r2, 10, 4)
+        out["mi_router1_bits"] = information.mutual_information_bits(ds.test.y, r1)
+        out["mi_router2_bits"] = information.mutual_information_bits(ds.test.y, r2)
     return out
 
 

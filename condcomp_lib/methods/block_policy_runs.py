@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from .. import cache, models, train
+from ..information import mutual_information_bits
 from ..data import Dataset, Split
 from ..viz import headless
 from . import block_policies as bp
@@ -255,17 +256,6 @@ def run(
     return Outcome(acc, layers, torch.cat(macs), out)
 
 
-def information_bits(labels: torch.Tensor, codes: torch.Tensor, n_classes: int = 10):
-    """I(Y; D) in bits by counting, for a discrete decision ``codes`` (ints [N])."""
-    _, codes = torch.unique(codes, return_inverse=True)
-    table = np.zeros((n_classes, int(codes.max()) + 1))
-    np.add.at(table, (labels.numpy(), codes.numpy()), 1)
-    p = table / table.sum()
-    py, pd = p.sum(1, keepdims=True), p.sum(0, keepdims=True)
-    nz = p > 0
-    return float((p[nz] * np.log2(p[nz] / (py @ pd)[nz])).sum())
-
-
 def class_block_information(labels, masks, shuffle_seed: int | None = None) -> dict:
     """How much the decisions say about the class, in bits: the mean over blocks of
     I(Y; u_j) (one bit of decision each) and, per layer, I(Y; pattern) of the whole
@@ -279,10 +269,14 @@ def class_block_information(labels, masks, shuffle_seed: int | None = None) -> d
             m = m[torch.randperm(len(m), generator=g)]
         m = m.long()
         out["per_block"].append(
-            float(np.mean([information_bits(labels, m[:, j]) for j in range(m.shape[1])]))
+            float(
+                np.mean(
+                    [mutual_information_bits(labels, m[:, j]) for j in range(m.shape[1])]
+                )
+            )
         )
         code = (m * (2 ** torch.arange(m.shape[1]))).sum(1)
-        out["pattern"].append(information_bits(labels, code))
+        out["pattern"].append(mutual_information_bits(labels, code))
     return out
 
 

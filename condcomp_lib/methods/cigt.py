@@ -77,19 +77,6 @@ def information_gain(
     return information_gain_of_table(joint_table(p_route, labels, n_classes), beta)
 
 
-def mutual_information_bits(
-    labels: torch.Tensor, routes: torch.Tensor, n_classes: int, n_routes: int
-) -> float:
-    """I(C; N) in bits of hard routes (ints [N]) measured by counting, for reports."""
-    counts = torch.zeros(n_classes, n_routes, dtype=torch.float64)
-    counts.index_put_(
-        (labels.cpu(), routes.cpu()),
-        torch.ones(len(labels), dtype=torch.float64),
-        accumulate=True,
-    )
-    return information_gain_of_table(counts / counts.sum()).item() / math.log(2)
-
-
 # ---------------------------------------------------------------- temperature
 
 

@@ -27,7 +27,7 @@ import time
 
 import torch
 
-from .. import cache, models, train
+from .. import cache, information, models, train
 from ..data import Dataset, Split
 from . import cigt
 
@@ -207,11 +207,11 @@ def sweep(
                 "beta": obj.beta,
                 "decision weight": obj.decision_weight,
                 "val accuracy": (logits.argmax(1) == data.val.y).float().mean().item(),
-                "I(Y;R) router 1 (bits)": cigt.mutual_information_bits(
-                    data.val.y, r1, 10, 2
+                "I(Y;R) router 1 (bits)": information.mutual_information_bits(
+                    data.val.y, r1
                 ),
-                "I(Y;R) router 2 (bits)": cigt.mutual_information_bits(
-                    data.val.y, r2, 10, 4
+                "I(Y;R) router 2 (bits)": information.mutual_information_bits(
+                    data.val.y, r2
                 ),
             }
         )
