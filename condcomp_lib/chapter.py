@@ -111,19 +111,13 @@ def start(
     chapter_id: str, profile: str, *, seed: int = 0, device: str = "auto"
 ) -> Chapter:
     """Start a chapter: its clock, the book's style, two threads, the seed, the profile
-    (an unknown name is an error) and the device. Prints what the run will be."""
+    (an unknown name is an error) and the device. The chapter prints its own first line,
+    with what its run will do."""
     prof = train.get_profile(profile)
     viz.use_book_style()
     torch.set_num_threads(THREADS)
     train.seed_everything(seed)
-    dev = train.resolve_device(device)
-    ch = Chapter(chapter_id, prof, dev, seed)
-    print(
-        f"{chapter_id}, profile {prof.name}: {prof.epochs} epoch(s) on "
-        f"{prof.train_samples or 'all'} training images; timing on "
-        f"{bench.device_name(dev)}"
-    )
-    return ch
+    return Chapter(chapter_id, prof, train.resolve_device(device), seed)
 
 
 def _markdown(text: str) -> None:
