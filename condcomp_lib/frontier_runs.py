@@ -1,24 +1,28 @@
 """The LeNet family's static frontier: which widths, trained how, timed how.
 
-Used by chapter 0 (which trains, times and records the frontier) and by
-``scripts/frontier_study.py`` (which trains the full profile's networks in the background,
-resumably, into the cache where chapter 0 finds them). The frontier's reading and its
-judgement of a method are in :mod:`condcomp_lib.frontier`.
+Used by chapter 0 (which records the frontier and times it) and by
+``scripts/frontier_study.py`` (which trains the full profile's networks in the
+background). The frontier's reading and its judgement of a method are in
+:mod:`condcomp_lib.frontier`.
 
 The widths span the operating points of the LeNet chapters' methods: the thick LeNet's
 widths times 0.35, 0.5 and 0.85 (13%, 26% and 72% of its MACs), the thin LeNet (one path
 of the CIGT trellis, 49%) and the thick LeNet itself. Every width is trained with the
 baselines' recipe and budget (:data:`condcomp_lib.models.RECIPE`, the profile's epochs
 and images), so a method trained with that recipe is compared with networks that had
-exactly its chance. The quick profile, which CI runs, trains three widths on one seed;
-the full profile five widths on three seeds.
+exactly its chance. The quick profile, which CI runs, trains three widths on one seed in
+the chapter itself (:func:`trained`). The full profile's five widths on three seeds take
+hours, so ``scripts/frontier_study.py`` trains them run by run, resumably, and records
+each test accuracy in ``results/00_frontier.json``, which chapter 0 reads
+(:func:`recorded`). Time does not depend on the weights, so every width is timed as a
+freshly built network (:func:`fresh`), all of them interleaved in the chapter's own run.
 """
 
 from __future__ import annotations
 
 import torch
 
-from . import bench, cost, frontier, models, train
+from . import bench, cache, cost, frontier, models, train
 from .data import Dataset
 
 FAMILY = "lenet"
@@ -27,6 +31,7 @@ WIDTHS = {
     "full": ("w0.35", "w0.5", "thin", "w0.85", "thick"),
 }
 SEEDS = {"quick": (0,), "full": (0, 1, 2)}
+STUDY = "00_frontier"  # the study's results file
 
 
 def recipe_text() -> str:
@@ -39,18 +44,51 @@ def recipe_text() -> str:
 
 def trained(
     data: Dataset, profile: str, device: str = "auto", progress: bool = True
-) -> dict[str, dict[int, tuple[torch.nn.Module, dict]]]:
-    """{width: {seed: (network, info)}}: every width and seed of the profile's frontier,
-    from the cache where there (chapter 0's own keys), trained first where not."""
-    return {
-        name: {
-            s: models.baseline(
+) -> tuple[dict, dict]:
+    """({width: {seed: test accuracy}}, budget) of every width and seed of the profile's
+    frontier, each network from the cache where there (chapter 0's own keys), trained
+    first where not; budget is ``{"epochs", "train_images"}``."""
+    acc: dict[str, dict[int, float]] = {}
+    budget: dict = {}
+    for name in WIDTHS[profile]:
+        acc[name] = {}
+        for s in SEEDS[profile]:
+            net, info = models.baseline(
                 name, data, profile, seed=s, device=device, progress=progress
             )
-            for s in SEEDS[profile]
-        }
-        for name in WIDTHS[profile]
-    }
+            acc[name][s] = train.evaluate(net, data.test, device=device)
+            budget = {"epochs": info["epochs"], "train_images": info["train_samples"]}
+    return acc, budget
+
+
+def recorded(study: str = STUDY) -> tuple[dict, dict]:
+    """The full profile's frontier as the study recorded it: ({width: {seed: test
+    accuracy}}, budget) for every width of ``WIDTHS["full"]``, each with the seeds run
+    so far. An error that says how to run the study where a width has no run yet."""
+    results = cache.load_results(study)
+    runs = [] if results is None else results["runs"]
+    acc: dict[str, dict[int, float]] = {}
+    for r in runs:
+        acc.setdefault(r["model"], {})[r["seed"]] = r["test_acc"]
+    missing = [w for w in WIDTHS["full"] if w not in acc]
+    if missing:
+        raise RuntimeError(
+            f"the frontier study has no run of {', '.join(missing)} yet: run "
+            "`python scripts/frontier_study.py` (resumable) before chapter 0's full "
+            "profile"
+        )
+    budgets = {(r["epochs"], r["train_images"]) for r in runs}
+    if len(budgets) != 1:
+        raise RuntimeError(f"the frontier study's runs have several budgets: {budgets}")
+    ((epochs, images),) = budgets
+    acc = {w: dict(sorted(acc[w].items())) for w in WIDTHS["full"]}
+    return acc, {"epochs": epochs, "train_images": images}
+
+
+def fresh(profile: str) -> dict[str, torch.nn.Module]:
+    """One untrained network per width of the profile's frontier, for timing."""
+    torch.manual_seed(0)
+    return {w: models.LeNet(models.widths_of(w)).eval() for w in WIDTHS[profile]}
 
 
 def timed(nets: dict[str, torch.nn.Module], x: torch.Tensor, profile: str, device):
@@ -74,25 +112,24 @@ def timed(nets: dict[str, torch.nn.Module], x: torch.Tensor, profile: str, devic
     return t1, t256
 
 
-def entries(runs: dict, test_acc: dict, t1, t256, chapter: str) -> list[dict]:
+def entries(test_acc: dict, budget: dict, t1, t256, chapter: str) -> list[dict]:
     """The frontier's entries in the results schema: each width's test accuracy over its
-    seeds (``test_acc[width][seed]``), MACs, parameters and its time against the thick
-    LeNet's (``t1``, ``t256`` from :func:`timed`)."""
+    seeds (``test_acc[width][seed]``), its MACs and parameters, the budget it was trained
+    with and its time against the thick LeNet's (``t1``, ``t256`` from :func:`timed`)."""
+    thick_macs = cost.dense_macs(models.LeNet(models.THICK), (1, 28, 28))
     out = []
-    thick = runs["thick"][next(iter(runs["thick"]))][0]
-    thick_macs = cost.dense_macs(thick, (1, 28, 28))
-    for name, by_seed in runs.items():
-        net, info = next(iter(by_seed.values()))
+    for name, by_seed in test_acc.items():
+        net = models.LeNet(models.widths_of(name))
         out.append(
             frontier.entry(
                 f"frontier {name} LeNet",
                 family=FAMILY,
                 recipe=recipe_text(),
-                epochs=info["epochs"],
-                train_images=info["train_samples"],
+                epochs=budget["epochs"],
+                train_images=budget["train_images"],
                 chapter=chapter,
                 baseline="frontier thick LeNet",
-                accuracy=[test_acc[name][s] for s in sorted(by_seed)],
+                accuracy=[by_seed[s] for s in sorted(by_seed)],
                 macs=cost.dense_macs(net, (1, 28, 28)),
                 baseline_macs=thick_macs,
                 latency_b1_ratio=t1.ratio("thick", name).value,

@@ -1,6 +1,7 @@
 """The static frontier on hand-made families: interpolation, its limits, and a method
 read against it; and the results schema's rules for frontier entries."""
 
+import json
 import math
 
 import pytest
@@ -173,3 +174,30 @@ def test_the_frontier_in_words():
     widths = [Width(w.name, w.macs, w.accuracy, 0, w.macs / 16e6) for w in FAMILY.widths]
     fast = Frontier("fast", tuple(widths))  # time exactly proportional to MACs
     assert "more slowly" not in frontier.describe(fast, "it")
+
+
+def test_the_full_frontier_is_read_from_the_study_and_says_what_is_missing(
+    tmp_path, monkeypatch
+):
+    from condcomp_lib import cache, frontier_runs
+
+    monkeypatch.setattr(cache, "ROOT", tmp_path)
+    with pytest.raises(RuntimeError, match="frontier_study.py"):
+        frontier_runs.recorded()
+    runs = [
+        {"model": w, "seed": s, "test_acc": 0.9 + s / 100, "epochs": 15,
+         "train_images": 55_000}
+        for w in frontier_runs.WIDTHS["full"] for s in (1, 0)
+    ]  # fmt: skip
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "00_frontier.json").write_text(json.dumps({"runs": runs}))
+    acc, budget = frontier_runs.recorded()
+    assert list(acc) == list(frontier_runs.WIDTHS["full"])
+    assert acc["thin"] == {0: 0.9, 1: 0.91} and budget == {
+        "epochs": 15,
+        "train_images": 55_000,
+    }
+    runs[0]["epochs"] = 45
+    (tmp_path / "results" / "00_frontier.json").write_text(json.dumps({"runs": runs}))
+    with pytest.raises(RuntimeError, match="several budgets"):
+        frontier_runs.recorded()
