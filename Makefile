@@ -7,6 +7,9 @@
 #   make bench     time the routed ops; writes benchmarks/results/<device>.json
 #   make budget    a study of accuracy against the training budget (hours; resumes where it
 #                  stopped): STUDY=condconv (chapter 3, the default) or STUDY=cigt (chapter 4)
+#   make frontier  the LeNet family's static frontier for chapter 0 (hours; resumes)
+#   make authors   chapter 4's CIGT arms with the authors' own recipe (days on 2 cores;
+#                  resumes run by run and epoch by epoch)
 # Each target creates .venv and fetches the data first when they are missing.
 
 PYTHON  ?= python3
@@ -16,7 +19,7 @@ PROFILE ?= quick
 STUDY   ?= condconv
 STAMP   := $(VENV)/.installed-stamp
 
-.PHONY: all test book reproduce bench budget data venv clean
+.PHONY: all test book reproduce bench budget frontier authors data venv clean
 
 all: test
 
@@ -54,6 +57,12 @@ bench: data
 
 budget: data
 	$(PY) scripts/$(STUDY)_budget.py
+
+frontier: data
+	$(PY) scripts/frontier_study.py
+
+authors: data
+	$(PY) scripts/cigt_authors.py
 
 clean:
 	rm -rf _build .pytest_cache

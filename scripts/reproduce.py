@@ -58,6 +58,9 @@ MODEL_NEEDS = {
     "08_feature_cluster_trees": {"00_baselines"},
     "09_gates_and_cascades": {"00_baselines"},
 }
+# the long studies a chapter's full profile reads, run (resumably: a run on record is
+# skipped) before the chapter: chapter 0's static frontier takes hours of training
+STUDIES = {"00_baselines": "frontier_study.py"}
 CHAPTER_NAME = re.compile(r"""["'](\d\d_[a-z0-9_]+)["']""")
 
 
@@ -135,9 +138,13 @@ IMPORT = re.compile(
 def writes_results(stem: str, code: str) -> bool:
     """Whether a chapter's ``code`` saves ``results/<stem>.json``: it calls
     ``save_results`` with its own name, written in the call or bound to a name first
-    (``CH = "<stem>"``)."""
+    (``CH = "<stem>"``), or it starts as that chapter (``ch = chapter.start("<stem>",
+    ...)``) and saves through the object (``ch.save(``)."""
     quoted = '"' + re.escape(stem) + '"'
     if re.search(r"save_results\(\s*" + quoted, code):
+        return True
+    started = re.search(r"^(\w+) = chapter\.start\(\s*" + quoted, code, re.M)
+    if started and re.search(r"\b" + started.group(1) + r"\.save\(", code):
         return True
     bound = re.search(r"^(\w+) = " + quoted + r"\s*$", code, re.M)
     return (
@@ -294,10 +301,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{head}: skipped, {why}", flush=True)
             continue
         if args.dry_run:
-            print(f"{head}: would run ({why})", flush=True)
+            first = f", after {STUDIES[stem]}" if stem in STUDIES else ""
+            print(f"{head}: would run ({why}{first})", flush=True)
             ran.add(stem)
             continue
         print(f"{head}: running the full profile ({why}) ...", flush=True)
+        if stem in STUDIES:  # the study first; it resumes where it stopped
+            study = ROOT / "scripts" / STUDIES[stem]
+            print(f"  first {study.name}, which {stem} reads", flush=True)
+            subprocess.run([sys.executable, str(study)], cwd=ROOT, check=True)
         import book  # papermill and its kernel only once there is something to run
 
         before = path.stat().st_mtime if path.is_file() else None

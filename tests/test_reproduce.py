@@ -156,6 +156,10 @@ def test_a_chapter_writes_results_only_under_its_own_name():
     bound = 'CH = "09_gates"\ncache.save_results(\n    CH, {}, device="cpu")'
     assert reproduce.writes_results("09_gates", bound)
     assert not reproduce.writes_results("09_gates", 'CH = "09_gates"\nprint(CH)')
+    started = 'ch = chapter.start("04_cigt", profile)\nch.save({}, methods)'
+    assert reproduce.writes_results("04_cigt", started)
+    assert not reproduce.writes_results("04_cigt", started.replace("ch.save", "ch.done"))
+    assert not reproduce.writes_results("01_early_exit", started)
 
 
 def test_a_run_is_completed_only_where_the_chapter_did_not(tmp_path):
