@@ -7,6 +7,7 @@ chapters' code).
 """
 
 import ast
+import re
 
 import nbformat
 import pytest
@@ -100,9 +101,11 @@ def test_every_chapter_uses_its_device(nb):
     code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
     if "import torch" not in code:
         pytest.skip(f"{nb.name} runs no network (it reads committed results)")
-    assert "dev = train.resolve_device(device)" in code, (
-        f"{nb.name} never resolves `device`"
-    )
+    # directly, or through the chapter object that resolves the parameter
+    started = re.search(r"\bch = chapter\.start\([^)]*device=device", code)
+    takes = "dev = ch.device" in code or "P, dev = ch.profile, ch.device" in code
+    resolves = "dev = train.resolve_device(device)" in code or (started and takes)
+    assert resolves, f"{nb.name} never resolves `device`"
     missing = []
     for name, call in chapter_calls(notebook):
         assert name not in NOT_IN_CHAPTERS, (
