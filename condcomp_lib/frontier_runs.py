@@ -112,30 +112,60 @@ def timed(nets: dict[str, torch.nn.Module], x: torch.Tensor, profile: str, devic
     return t1, t256
 
 
-def entries(test_acc: dict, budget: dict, t1, t256, chapter: str) -> list[dict]:
-    """The frontier's entries in the results schema: each width's test accuracy over its
-    seeds (``test_acc[width][seed]``), its MACs and parameters, the budget it was trained
-    with and its time against the thick LeNet's (``t1``, ``t256`` from :func:`timed`)."""
-    thick_macs = cost.dense_macs(models.LeNet(models.THICK), (1, 28, 28))
-    out = []
-    for name, by_seed in test_acc.items():
-        net = models.LeNet(models.widths_of(name))
-        out.append(
-            frontier.entry(
-                f"frontier {name} LeNet",
-                family=FAMILY,
-                recipe=recipe_text(),
-                epochs=budget["epochs"],
-                train_images=budget["train_images"],
-                chapter=chapter,
-                baseline="frontier thick LeNet",
-                accuracy=[by_seed[s] for s in sorted(by_seed)],
-                macs=cost.dense_macs(net, (1, 28, 28)),
-                baseline_macs=thick_macs,
-                latency_b1_ratio=t1.ratio("thick", name).value,
-                throughput_b256_ratio=t256.ratio("thick", name).value,
-                params=cost.count_params(net),
-                note="timings from a noisy run" if t1.noisy or t256.noisy else None,
-            )
+def family_entries(
+    family: str,
+    recipe: str,
+    chapter: str,
+    widest: str,
+    test_acc: dict,
+    budget: dict,
+    macs: dict,
+    params: dict,
+    time_b1: dict,
+    time_b256: dict,
+    noisy: bool = False,
+) -> list[dict]:
+    """The entries of any family's frontier in the results schema. Every argument keyed
+    by width name: ``test_acc[width][seed]``, ``macs`` and ``params`` per sample, and
+    ``time_b1``/``time_b256``, each width's speed-up over the family's ``widest`` width
+    (the entries' ``latency_b1_ratio`` and ``throughput_b256_ratio``). Entry names read
+    ``"frontier <width>"``."""
+    return [
+        frontier.entry(
+            f"frontier {name}",
+            family=family,
+            recipe=recipe,
+            epochs=budget["epochs"],
+            train_images=budget["train_images"],
+            chapter=chapter,
+            baseline=f"frontier {widest}",
+            accuracy=[by_seed[s] for s in sorted(by_seed)],
+            macs=macs[name],
+            baseline_macs=macs[widest],
+            latency_b1_ratio=time_b1[name],
+            throughput_b256_ratio=time_b256[name],
+            params=params[name],
+            note="timings from a noisy run" if noisy else None,
         )
-    return out
+        for name, by_seed in test_acc.items()
+    ]
+
+
+def entries(test_acc: dict, budget: dict, t1, t256, chapter: str) -> list[dict]:
+    """The LeNet frontier's entries: each width's test accuracy over its seeds
+    (``test_acc[width][seed]``), its MACs and parameters, the budget it was trained with
+    and its time against the thick LeNet's (``t1``, ``t256`` from :func:`timed`)."""
+    nets = {w: models.LeNet(models.widths_of(w)) for w in test_acc}
+    return family_entries(
+        FAMILY,
+        recipe_text(),
+        chapter,
+        "thick LeNet",
+        {f"{w} LeNet": a for w, a in test_acc.items()},
+        budget,
+        {f"{w} LeNet": cost.dense_macs(n, (1, 28, 28)) for w, n in nets.items()},
+        {f"{w} LeNet": cost.count_params(n) for w, n in nets.items()},
+        {f"{w} LeNet": t1.ratio("thick", w).value for w in nets},
+        {f"{w} LeNet": t256.ratio("thick", w).value for w in nets},
+        noisy=t1.noisy or t256.noisy,
+    )

@@ -1,11 +1,12 @@
 """Every committed method of a family read against its committed static frontier.
 
-Used by the method chapters of the LeNet family (1-4, 8, 9), which place their operating
-points on the frontier in one figure, and by chapter 10, which leads with every method's
-distance to it. Everything here reads the committed full-profile results: the frontier
-from chapter 0's file (``results/00_baselines.json``, entries of role "frontier") and the
-methods from each chapter's file, so a figure drawn in the quick profile says that its
-points are the committed full run's.
+Used by the method chapters, which place their operating points on their family's
+frontier in one figure, and by chapter 10, which leads with every method's distance to
+it. Everything here reads the committed full-profile results: the frontier from the file
+of the chapter that records it (entries of role "frontier": the LeNet family's in
+chapter 0's file, the MLP family's in chapter 6's) and the methods from each chapter's
+file, so a figure drawn in the quick profile says that its points are the committed full
+run's.
 
 A method's times in its file are relative to its own baseline. Most LeNet chapters time
 against the thick LeNet, the frontier's widest width; a chapter whose baseline is another
@@ -28,14 +29,20 @@ CHAPTERS = {
         "04_cigt",
         "08_feature_cluster_trees",
         "09_gates_and_cascades",
-    )
+    ),
+    "mlp": ("06_block_policies",),
 }
-FRONTIER_FILE = "00_baselines"
+# where each family's frontier is recorded, and what its widest width is called
+FRONTIER_FILE = {"lenet": "00_baselines", "mlp": "06_block_policies"}
+WIDEST = {"lenet": "the thick LeNet", "mlp": "the dense MLP"}
+NAMES = {"lenet": "LeNet", "mlp": "MLP"}
 
 
 def committed(family: str = "lenet") -> frontier.Frontier | None:
     """The family's frontier from the committed results, or None where none is."""
-    results = cache.load_results(FRONTIER_FILE)
+    if family not in FRONTIER_FILE:
+        raise ValueError(f"no frontier family {family!r}: one of {list(FRONTIER_FILE)}")
+    results = cache.load_results(FRONTIER_FILE[family])
     if results is None:
         return None
     entries = [
@@ -155,9 +162,11 @@ def plot(front: frontier.Frontier, judged: list[dict], ax, title: str = ""):
         ax.plot(100 * r["macs_share"], 100 * r["accuracy"], marker, ms=7,
                 color=viz.COLORS[i % len(viz.COLORS)], label=r["name"])  # fmt: skip
     ax.set_xscale("log")
-    ax.set_xticks([10, 20, 50, 100], ["10", "20", "50", "100"])
+    low = min([xs[0], *(100 * r["macs_share"] for r in judged)])
+    ticks = [t for t in (1, 2, 5, 10, 20, 50, 100) if t >= low / 1.5]
+    ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.minorticks_off()
-    ax.set_xlabel("MACs (% of the thick LeNet)")
+    ax.set_xlabel(f"MACs (% of {WIDEST[front.family]})")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
     ax.legend(fontsize=7, loc="lower right")
@@ -176,7 +185,7 @@ def table(judged: list[dict]):
             {
                 "chapter": r["chapter"][:2],
                 "method": r["name"],
-                "MACs (% of thick)": 100 * r["macs_share"],
+                "MACs (% of the widest)": 100 * r["macs_share"],
                 "accuracy (%)": 100 * r["accuracy"],
                 "seeds": r["seeds"],
                 "frontier at its MACs (%)": num(r, "frontier_accuracy", 100),
@@ -200,13 +209,14 @@ def show(chapter: str, family: str = "lenet") -> list[dict] | None:
 
     front = committed(family)
     if front is None:
-        print("no static frontier is committed yet: chapter 0's full profile records it")
+        where = f"chapter {int(FRONTIER_FILE[family][:2])}"
+        print(f"no static frontier is committed yet: {where}'s full profile records it")
         return None
     judged = rows(front, [chapter])
     if not judged:
         print(f"no committed full-profile methods of {chapter} to place yet")
         return None
-    stamp = cache.run_stamp(cache.load_results(FRONTIER_FILE))
+    stamp = cache.run_stamp(cache.load_results(FRONTIER_FILE[family]))
     print(f"the frontier and the methods: {stamp}")
     fig, ax = plt.subplots(figsize=(7, 3.8))
     plot(front, judged, ax, "the committed full-profile runs on the static frontier")

@@ -201,3 +201,17 @@ def test_the_full_frontier_is_read_from_the_study_and_says_what_is_missing(
     (tmp_path / "results" / "00_frontier.json").write_text(json.dumps({"runs": runs}))
     with pytest.raises(RuntimeError, match="several budgets"):
         frontier_runs.recorded()
+
+
+def test_family_entries_time_every_width_against_the_widest():
+    from condcomp_lib import frontier_runs
+
+    entries = frontier_runs.family_entries(
+        "toy", "r", "00_baselines", "big", {"small": {0: 0.8}, "big": {0: 0.9, 1: 0.91}},
+        {"epochs": 1, "train_images": 10}, {"small": 1e6, "big": 4e6},
+        {"small": 10, "big": 40}, {"small": 3.0, "big": 1.0}, {"small": 2.0, "big": 1.0},
+    )  # fmt: skip
+    small, big = entries
+    assert small["name"] == "frontier small" and small["baseline"] == "frontier big"
+    assert small["macs"]["relative"] == 0.25 and small["latency_b1_ratio"] == 3.0
+    assert big["accuracy"]["seeds"] == 2 and big["budget"]["epochs"] == 1

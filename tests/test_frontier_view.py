@@ -114,3 +114,34 @@ def test_the_headline_counts(book):
     assert "at equal MACs 1 are above it, 1 on it" in text and "0 below it" in text
     assert "at equal time at batch 1, 0 of the 2 timed are more accurate" in text
     assert text.endswith("; 1 cost more than its widest width.")
+
+
+def test_an_unknown_family_is_an_error_that_names_the_families():
+    with pytest.raises(ValueError, match="lenet"):
+        frontier_view.committed("resnet")
+
+
+def test_the_mlp_family_reads_its_own_chapter(tmp_path, monkeypatch):
+    """Chapter 6 records the MLP frontier beside its methods, in its own file."""
+    from condcomp_lib.methods import mlp_frontier
+
+    monkeypatch.setattr(cache, "ROOT", tmp_path)
+    widths = mlp_frontier.WIDTHS["quick"]
+    acc = {w: {0: 0.8 + 0.01 * i, 1: 0.81 + 0.01 * i} for i, w in enumerate(widths)}
+    speed = {w: 1024 / w for w in widths}  # narrower runs faster
+    front = mlp_frontier.entries(acc, {"epochs": 10, "train_images": 100}, speed, speed,
+                                 noisy=False)  # fmt: skip
+    dense = results_schema.entry(
+        "dense MLP", chapter="06_block_policies", role="dense", baseline="dense MLP",
+        accuracy=0.83, macs=2910208, baseline_macs=2910208,
+    )  # fmt: skip
+    policy = results_schema.entry(
+        "policy", chapter="06_block_policies", role="method", baseline="dense MLP",
+        accuracy=0.80, macs=0.1 * 2910208, baseline_macs=2910208,
+    )  # fmt: skip
+    write(tmp_path, "06_block_policies", [dense, policy, *front])
+    assert frontier_view.committed("lenet") is None  # chapter 0's file is not there
+    mlp = frontier_view.committed("mlp")
+    assert [w.macs for w in mlp.widths] == [59008, 334336, 2910208]
+    (row,) = frontier_view.rows(mlp)
+    assert row["name"] == "policy" and row["verdict"] == "below"

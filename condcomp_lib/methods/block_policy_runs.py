@@ -35,6 +35,7 @@ from ..viz import headless
 from . import block_policies as bp
 
 KINDS = ("dense", "random", "learned")
+WIDTH = 1024  # units in each hidden layer of the chapter's MLPs
 CODE_WEIGHTS = dict(lambda_b=(80.0, 40.0, 40.0), lambda_v=(10.0, 20.0, 20.0))
 
 
@@ -98,14 +99,16 @@ def train_block_mlp(
     recipe: PolicyRecipe = PolicyRecipe(),
     device: str = "auto",
     desc: str = "block MLP",
+    width: int = WIDTH,
 ) -> tuple[bp.BlockPolicyMLP, dict]:
-    """Train one network of ``kind`` on ``split``; returns (model on the CPU, info), where
-    ``info["log"]`` holds one row a step (learned policies)."""
+    """Train one network of ``kind`` on ``split``, its three hidden layers ``width``
+    units wide; returns (model on the CPU, info), where ``info["log"]`` holds one row a
+    step (learned policies)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     gen = train.seed_everything(seed)
     dev = train.resolve_device(device)
-    net = bp.BlockPolicyMLP(tau=tau, policy=kind == "learned").to(dev)
+    net = bp.BlockPolicyMLP((width,) * 3, tau=tau, policy=kind == "learned").to(dev)
     # training runs the masked reference: the same values and gradients as the routed
     # layers (the tests hold them equal), and at batch 128 one dense product per layer is
     # faster on a CPU than hundreds of small block products, forward and backward
@@ -176,16 +179,20 @@ def block_run(
     epochs: int | None = None,
     device: str = "auto",
     retrain: bool = False,
+    width: int = WIDTH,
 ) -> tuple[bp.BlockPolicyMLP, dict]:
     """A trained network from the cache, trained first if missing: the profile's training
     images (the same subset for the same seed as the baselines) for ``epochs`` (the
-    profile's by default)."""
+    profile's by default). ``width``: the hidden layers' units (the frontier's dense
+    MLPs are narrower than the chapter's)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     prof = train.get_profile(profile)
     epochs = epochs or prof.epochs
     split = data.train.subset(prof.train_samples, seed)
     key = f"blockmlp-{kind}-{profile}-e{epochs}-seed{seed}"
+    if width != WIDTH:
+        key += f"-w{width}"
     if kind != "dense":
         key += f"-t{tau:g}"
     if kind == "learned":
@@ -193,7 +200,9 @@ def block_run(
     mode = {"dense": "dense", "random": "random", "learned": "sample"}[kind]
     return cache.cached(
         key,
-        lambda: bp.BlockPolicyMLP(tau=tau, policy=kind == "learned").set_mode(mode),
+        lambda: bp.BlockPolicyMLP(
+            (width,) * 3, tau=tau, policy=kind == "learned"
+        ).set_mode(mode),
         lambda: train_block_mlp(
             split,
             kind,
@@ -203,6 +212,7 @@ def block_run(
             recipe,
             device,
             desc=f"{kind} tau={tau:g} s{seed}" if kind != "dense" else f"dense s{seed}",
+            width=width,
         ),
         retrain,
     )
