@@ -7,7 +7,8 @@
 #   make bench     time the routed ops; writes benchmarks/results/<device>.json
 #   make budget    a study of accuracy against the training budget (hours; resumes where it
 #                  stopped): STUDY=condconv (chapter 3, the default) or STUDY=cigt (chapter 4)
-#   make frontier  the LeNet family's static frontier for chapter 0 (hours; resumes)
+#   make frontier  the LeNet family's static frontier for chapter 0 (hours; resumes);
+#                  FAMILY=canvas trains chapter 7's
 #   make authors   chapter 4's CIGT arms with the authors' own recipe (days on 2 cores;
 #                  resumes run by run and epoch by epoch)
 # Each target creates .venv and fetches the data first when they are missing.
@@ -59,7 +60,7 @@ budget: data
 	$(PY) scripts/$(STUDY)_budget.py
 
 frontier: data
-	$(PY) scripts/frontier_study.py
+	$(PY) scripts/frontier_study.py $(if $(FAMILY),--family $(FAMILY))
 
 authors: data
 	$(PY) scripts/cigt_authors.py

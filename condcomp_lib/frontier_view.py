@@ -4,9 +4,9 @@ Used by the method chapters, which place their operating points on their family'
 frontier in one figure, and by chapter 10, which leads with every method's distance to
 it. Everything here reads the committed full-profile results: the frontier from the file
 of the chapter that records it (entries of role "frontier": the LeNet family's in
-chapter 0's file, the MLP family's in chapter 6's) and the methods from each chapter's
-file, so a figure drawn in the quick profile says that its points are the committed full
-run's.
+chapter 0's file, the MLP and canvas families' in chapters 6 and 7's) and the methods
+from each chapter's file, so a figure drawn in the quick profile says that its points
+are the committed full run's.
 
 A method's times in its file are relative to its own baseline. Most LeNet chapters time
 against the thick LeNet, the frontier's widest width; a chapter whose baseline is another
@@ -31,11 +31,16 @@ CHAPTERS = {
         "09_gates_and_cascades",
     ),
     "mlp": ("06_block_policies",),
+    "canvas": ("07_activity_specialization",),
 }
 # where each family's frontier is recorded, and what its widest width is called
-FRONTIER_FILE = {"lenet": "00_baselines", "mlp": "06_block_policies"}
-WIDEST = {"lenet": "the thick LeNet", "mlp": "the dense MLP"}
-NAMES = {"lenet": "LeNet", "mlp": "MLP"}
+FRONTIER_FILE = {
+    "lenet": "00_baselines",
+    "mlp": "06_block_policies",
+    "canvas": "07_activity_specialization",
+}
+WIDEST = {"lenet": "the thick LeNet", "mlp": "the dense MLP", "canvas": "network (b)"}
+NAMES = {"lenet": "LeNet", "mlp": "MLP", "canvas": "canvas"}
 
 
 def committed(family: str = "lenet") -> frontier.Frontier | None:
@@ -223,6 +228,18 @@ def show(chapter: str, family: str = "lenet") -> list[dict] | None:
     plt.show()
     display(Markdown(" ".join(sentence(r) for r in judged)))
     return judged
+
+
+def verdict(chapter: str, family: str = "lenet", names=None) -> str | None:
+    """For a chapter's Summary: its committed methods (those of ``names`` only, where
+    given) against the committed frontier, in words; None where either is missing."""
+    front = committed(family)
+    if front is None:
+        return None
+    judged = [r for r in rows(front, [chapter]) if names is None or r["name"] in names]
+    if not judged:
+        return None
+    return "Against the static frontier: " + " ".join(sentence(r) for r in judged)
 
 
 def summary(judged: list[dict]) -> str:

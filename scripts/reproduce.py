@@ -59,8 +59,12 @@ MODEL_NEEDS = {
     "09_gates_and_cascades": {"00_baselines"},
 }
 # the long studies a chapter's full profile reads, run (resumably: a run on record is
-# skipped) before the chapter: chapter 0's static frontier takes hours of training
-STUDIES = {"00_baselines": "frontier_study.py"}
+# skipped) before the chapter: the static frontiers of chapters 0 and 7 take hours of
+# training (the script and its arguments)
+STUDIES = {
+    "00_baselines": ["frontier_study.py"],
+    "07_activity_specialization": ["frontier_study.py", "--family", "canvas"],
+}
 CHAPTER_NAME = re.compile(r"""["'](\d\d_[a-z0-9_]+)["']""")
 
 
@@ -301,15 +305,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{head}: skipped, {why}", flush=True)
             continue
         if args.dry_run:
-            first = f", after {STUDIES[stem]}" if stem in STUDIES else ""
+            first = f", after {' '.join(STUDIES[stem])}" if stem in STUDIES else ""
             print(f"{head}: would run ({why}{first})", flush=True)
             ran.add(stem)
             continue
         print(f"{head}: running the full profile ({why}) ...", flush=True)
         if stem in STUDIES:  # the study first; it resumes where it stopped
-            study = ROOT / "scripts" / STUDIES[stem]
-            print(f"  first {study.name}, which {stem} reads", flush=True)
-            subprocess.run([sys.executable, str(study)], cwd=ROOT, check=True)
+            script, *args = STUDIES[stem]
+            print(f"  first {' '.join(STUDIES[stem])}, which {stem} reads", flush=True)
+            study = ROOT / "scripts" / script
+            subprocess.run([sys.executable, str(study), *args], cwd=ROOT, check=True)
         import book  # papermill and its kernel only once there is something to run
 
         before = path.stat().st_mtime if path.is_file() else None

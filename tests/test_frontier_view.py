@@ -145,3 +145,11 @@ def test_the_mlp_family_reads_its_own_chapter(tmp_path, monkeypatch):
     assert [w.macs for w in mlp.widths] == [59008, 334336, 2910208]
     (row,) = frontier_view.rows(mlp)
     assert row["name"] == "policy" and row["verdict"] == "below"
+
+
+def test_a_summary_verdict_names_the_chosen_methods_or_is_none(book, tmp_path):
+    text = frontier_view.verdict("04_cigt", names=["routed"])
+    assert text.startswith("Against the static frontier: routed (chapter 4)")
+    assert "big" not in text
+    assert frontier_view.verdict("04_cigt", names=["absent"]) is None
+    assert frontier_view.verdict("06_block_policies", family="mlp") is None

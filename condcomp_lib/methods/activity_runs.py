@@ -76,12 +76,19 @@ def canvases(fashion: Dataset, profile: str) -> tuple[Dataset, dict]:
 # ------------------------------------------------------------------ training
 
 
-def build(kind: str, s: Setup, generic: act.GenericNet | None = None, seed: int = 0):
-    """An untrained network of ``kind`` (the specialized ones on ``generic``)."""
+def build(
+    kind: str,
+    s: Setup,
+    generic: act.GenericNet | None = None,
+    seed: int = 0,
+    widths: tuple | None = None,
+):
+    """An untrained network of ``kind`` (the specialized ones on ``generic``);
+    ``widths`` overrides the setup's for the dense network (the static frontier's)."""
     if kind == "generic":
         return act.GenericNet()
     if kind == "dense":
-        return act.FullResNet(s.widths)
+        return act.FullResNet(widths or s.widths)
     if kind in ("learned", "random"):
         return act.ActivityNet(generic, s.widths, s.groups, s.tau, kind, seed)
     raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -94,22 +101,28 @@ def trained(
     seed: int = 0,
     generic: act.GenericNet | None = None,
     retrain: bool = False,
+    widths: tuple | None = None,
 ):
     """(network, info) from the cache, trained first if missing. The specialized kinds
-    need the trained ``generic`` network, which they keep frozen."""
+    need the trained ``generic`` network, which they keep frozen. ``widths``: the dense
+    network's, where not the setup's (the narrower widths of the static frontier)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if widths is not None and kind != "dense":
+        raise ValueError(f"only the dense network takes other widths, not {kind!r}")
     if kind in ("learned", "random") and generic is None:
         raise ValueError(f"a {kind!r} network is built on a trained generic network")
     s = get_setup(profile)
     epochs = s.generic_epochs if kind == "generic" else s.epochs
     key = f"activity-{kind}-{profile}-{s.tag()}-seed{seed}"
+    if widths is not None and tuple(widths) != tuple(s.widths):
+        key += "-dw" + ".".join(map(str, widths))
     if kind in ("learned", "random"):
         key += f"-g{s.groups}-t{s.tau:g}"
 
     def fresh():
         torch.manual_seed(seed)
-        return build(kind, s, generic, seed)
+        return build(kind, s, generic, seed, widths)
 
     def fit():
         t0 = time.perf_counter()
@@ -128,10 +141,17 @@ def trained(
             seed=seed,
             device="cpu",
             desc=f"{kind} ({profile})",
+            # an interrupted run resumes after its last finished epoch; not the
+            # specialized kinds, whose random control draws from a generator of its own
+            checkpoint=cache.checkpoint_path(key)
+            if kind in ("generic", "dense")
+            else None,
         )
         if kind in ("learned", "random"):
             net.set_strategy("auto")
         info = {"kind": kind, "setup": asdict(s), "seed": seed, "epochs": epochs}
+        info["train_samples"] = len(data.train)
+        info["widths"] = list(widths or s.widths)
         info["final_train_acc"] = hist["train_acc"][-1]
         info["train_seconds"] = time.perf_counter() - t0
         return net, info

@@ -11,6 +11,10 @@ The pieces:
 * :class:`ContextualStage`: a LeNet whose classifier reads its own features and the first
   network's class probabilities. With ``context=False`` the probabilities are replaced by
   zeros: the same network at the same cost, without context (the control).
+* :class:`EnsembleStage`: the second control. A later stage that has seen the first
+  network's output could gain only by averaging two opinions; this stage does exactly
+  that, the mean of the first network's and the no-context stage's probabilities, at the
+  no-context stage's cost. Context that beats it is more than an ensemble.
 * :func:`passed_on`: which samples of a split the first network passes on.
 * :func:`context_loss`: the training objective of the second stage.
 
@@ -58,6 +62,26 @@ class ContextualStage(nn.Module):
         h = b.dropout(F.relu(b.fc1(h)))
         h = b.dropout(F.relu(b.fc2(h)))
         return b.fc3(h)  # [B, C]
+
+
+class EnsembleStage(nn.Module):
+    """The first network's and a no-context stage's class probabilities, averaged.
+
+    ``forward(x, context)``: images [B, 1, 28, 28] and the first network's logits [B, C]
+    -> log of the mean probabilities [B, C] (logits in the sense a softmax inverts).
+    Its MACs are the no-context stage's: the mean of C numbers is not counted."""
+
+    takes_context = True
+
+    def __init__(self, plain: ContextualStage):
+        super().__init__()
+        if plain.context:
+            raise ValueError("the ensemble averages a stage that reads no context")
+        self.plain = plain
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        own = F.softmax(self.plain(x, context), dim=1)  # [B, C]
+        return ((F.softmax(context, dim=1) + own) / 2).log()
 
 
 def passed_on(first: nn.Module, split: Split, rule: ExitRule) -> torch.Tensor:
