@@ -240,6 +240,16 @@ def test_single_best_routing_runs_one_branch_and_soft_routing_mixes():
     want = (pi.T.unsqueeze(2) * z.softmax(2)).sum(0).log()
     torch.testing.assert_close(mix, want)
     torch.testing.assert_close(mix.exp().sum(1), torch.ones(16, dtype=torch.float64))
+    # soft routing at test: the same mixture, in eval mode, at every branch's MACs
+    net.eval().test_routing = "soft"
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), want)
+    single = cost.realized_macs(net.float().eval(), x.float())
+    net.test_routing = "best"
+    assert (single > cost.realized_macs(net, x.float())).all()
+    net.test_routing = "all"
+    with pytest.raises(ValueError, match="test_routing"):
+        net(x.float())
 
 
 def test_filter_groups_halve_and_routing_halves_again():

@@ -43,3 +43,22 @@ def test_a_small_grid_times_every_cell():
         assert set(c["ms"]) == {"dense", "routed", "auto"}
     assert g["worst"]["auto_vs_dense"] == min(c["auto_vs_dense"] for c in g["cells"])
     assert isinstance(g["met"], bool)
+
+
+def test_large_map_tiles_times_three_contenders_at_each_fraction():
+    rows = cost_grid.large_map_tiles(
+        repeats=2, fractions=(0.25, 0.5), size=32, channels=4, grid_side=4
+    )
+    assert [r["active"] for r in rows] == [0.25, 0.5]
+    for r in rows:
+        assert set(r["ms"]) == {"plain", "dense", "routed"}
+        assert r["shape"] == [1, 4, 32, 32] and r["routed_vs_plain"] > 0
+
+
+def test_the_tile_family_is_also_timed_against_the_plain_convolution():
+    family = cost_grid.PLAIN[0]
+    g = cost_grid.grid(1, fractions=(0.25,), batches=(1,), families=(family,),
+                       verbose=False)  # fmt: skip
+    (cell,) = g["cells"]
+    assert set(cell["ms"]) == {"dense", "routed", "auto", "plain"}
+    assert cell["routed_vs_plain"] > 0

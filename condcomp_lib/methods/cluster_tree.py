@@ -116,16 +116,23 @@ def unpack(flat: torch.Tensor, channels: tuple[int, ...]) -> list[torch.Tensor]:
 # ------------------------------------------------------------------ clusters and routes
 
 
-def kmeans(z: torch.Tensor, k: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """k-means of the rows of z [N, D]: (centroids [k, D], cluster of each row [N]). Only
-    z is read: no label enters the clusters."""
+def kmeans(
+    z: torch.Tensor, k: int, seed: int = 0, restarts: int = 4
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """k-means of the rows of z [N, D]: (centroids [k, D], cluster of each row [N]), the
+    best of ``restarts`` runs from different starts (k-means stops in a local optimum,
+    and with few restarts different seeds give different partitions). Only z is read:
+    no label enters the clusters."""
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
     if k > len(z):
         raise ValueError(f"k = {k} clusters need at least {k} samples, got {len(z)}")
     from sklearn.cluster import KMeans
 
-    km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(z.double().numpy())
+    if not isinstance(restarts, int) or restarts < 1:
+        raise ValueError(f"restarts must be a positive int, got {restarts!r}")
+    km = KMeans(n_clusters=k, n_init=restarts, random_state=seed)
+    km.fit(z.double().numpy())
     centroids = torch.as_tensor(km.cluster_centers_, dtype=z.dtype)
     # the clusters are the routes nearest() gives (the same rule at training and test)
     return centroids, nearest(z, centroids)

@@ -18,7 +18,9 @@ every later layer's width, with its own classifier. ``routing``:
   classifier on the concatenated branches is the same sum): the filter-group network;
 * ``"explicit"``: a linear router on the root's channel means. In training, the mixture
   p(y|x) = sum_g pi_g(x) softmax(z_g(x)); at test, the branch of the largest pi_g(x)
-  alone, run by :class:`~condcomp_lib.ops.Dispatch`.
+  alone, run by :class:`~condcomp_lib.ops.Dispatch` (``test_routing = "best"``), or the
+  training mixture itself (``test_routing = "soft"``, every branch at every image): the
+  gap between the two is what single-best routing costs in accuracy.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ..models import THIN, LeNetWidths
 from ..ops import Dispatch
 
 ROUTINGS = ("implicit", "explicit")
+TEST_ROUTINGS = ("best", "soft")
 CLASSES = 10
 
 
@@ -87,6 +90,7 @@ class ConditionalLeNet(nn.Module):
         self.router = nn.Linear(widths.conv1, groups) if routing == "explicit" else None
         self.branches = nn.ModuleList(Branch(widths, groups) for _ in range(groups))
         self.last_route = None
+        self.test_routing = "best"  # explicit routing at test: see the module docstring
 
     def root(self, x: torch.Tensor) -> torch.Tensor:
         cost.report(cost.conv2d_macs(1, self.c1, (5, 5), (28, 28)))
@@ -107,7 +111,11 @@ class ConditionalLeNet(nn.Module):
             return sum(b(self.group(h, g)) for g, b in enumerate(self.branches))
         pi = self.router_probs(h)  # [B, G]
         self.last_pi = pi
-        if self.training:  # soft routing: every branch, predictions mixed by pi
+        if self.test_routing not in TEST_ROUTINGS:
+            raise ValueError(
+                f"test_routing must be one of {TEST_ROUTINGS}, got {self.test_routing!r}"
+            )
+        if self.training or self.test_routing == "soft":  # every branch, mixed by pi
             probs = torch.stack(
                 [b(self.group(h, g)).softmax(1) for g, b in enumerate(self.branches)], 1
             )  # [B, G, 10]

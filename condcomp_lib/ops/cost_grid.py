@@ -110,10 +110,17 @@ def conv_family(batch, frac):
 
 
 def tile_family(batch, frac):
+    """Spatial tiles; its runner also takes "plain", the convolution with no mask at
+    all (SBNet's yardstick: "dense convolution")."""
     x = torch.randn(batch, 32, 28, 28)
     w, b = torch.randn(32, 32, 3, 3) / 17, torch.randn(32)
     route = torch.rand(batch, 1, 4, 4) < frac
-    run = lambda s: routed_conv2d(x, w, b, route, padding=1, strategy=s)
+
+    def run(s):
+        if s == "plain":
+            return F.conv2d(x, w, b, padding=1)
+        return routed_conv2d(x, w, b, route, padding=1, strategy=s)
+
     g = conv_geometry(x, w, b, route, None, 1, 1, None)
     return run, routed_ops._conv_path("auto", x, route, None, g) != "dense"
 
@@ -158,6 +165,7 @@ def dispatch_family(batch, frac):
     return run, cost_model.dispatch_pays(batch, len(d.used), block)
 
 
+PLAIN = ("routed_conv2d tiles [B,32,28,28]->32, 7x7 tiles",)  # also timed plain
 FAMILIES = {
     "routed_linear 512->512, G=16": linear_family,
     "routed_conv2d [B,64,14,14]->128, G=16": conv_family,
@@ -195,7 +203,8 @@ def grid(
     for family, batch, frac in tqdm(
         todo, desc="grid", disable=verbose or headless(), ncols=80, mininterval=2.0
     ):
-        t, inner, chosen = time_cell(family, batch, frac, repeats)
+        strategies = ("dense", "routed", "auto") + (("plain",) if family in PLAIN else ())
+        t, inner, chosen = time_cell(family, batch, frac, repeats, strategies)
         ms = {s: 1e3 * t[s].median / inner for s in t}
         # ratios of the same round, then their median: the machine's slow drifts cancel
         # within a round
@@ -208,6 +217,8 @@ def grid(
             ms=ms,
             auto_vs_dense=paired["auto"],
             routed_vs_dense=paired["routed"],
+            # against the convolution with no mask, where it was timed
+            routed_vs_plain=t.ratio("plain", "routed").value if "plain" in t else None,
             noisy=t.noisy,
         )
         cells.append(cell)
@@ -227,6 +238,53 @@ def grid(
         "target": ["auto_vs_dense>=", 0.95],
         "met": worst["auto_vs_dense"] >= 0.95,
     }
+
+
+def large_map_tiles(
+    repeats: int,
+    fractions=(1 / 16, 1 / 8, 1 / 4, 1 / 2),
+    size: int = 256,
+    channels: int = 64,
+    grid_side: int = 16,
+) -> list[dict]:
+    """SBNet's regime at batch 1: one 3x3 convolution, ``channels`` -> ``channels``, on a
+    ``size`` x ``size`` map cut into ``grid_side`` x ``grid_side`` tiles (16 x 16 pixels
+    on the default 256 x 256 map), with ``frac`` of the tiles on. Three contenders timed
+    interleaved: the plain dense convolution (``F.conv2d``, no mask: what SBNet compares
+    with), dense-then-mask and the routed tile path. The grid's tile family uses a small
+    28 x 28 map, where a tile is 7 x 7 pixels and its halo a large share of it; here the
+    work a tile saves is large against the data it moves. Returns one row a fraction."""
+    torch.manual_seed(0)
+    x = torch.randn(1, channels, size, size)
+    w = torch.randn(channels, channels, 3, 3) / (3 * channels**0.5)
+    b = torch.randn(channels)
+    tiles = grid_side * grid_side
+    rows = []
+    for frac in fractions:
+        on = torch.randperm(tiles) < round(frac * tiles)  # exactly frac of the tiles
+        route = on.view(1, 1, grid_side, grid_side)
+        fns = {
+            "plain": lambda: F.conv2d(x, w, b, padding=1),
+            "dense": lambda r=route: routed_conv2d(
+                x, w, b, r, padding=1, strategy="dense"
+            ),
+            "routed": lambda r=route: routed_conv2d(
+                x, w, b, r, padding=1, strategy="routed"
+            ),
+        }
+        with torch.no_grad():
+            t = compare(fns, warmup=1, repeats=repeats)
+        rows.append(
+            dict(
+                shape=[1, channels, size, size],
+                active=frac,
+                ms={k: 1e3 * t[k].median for k in fns},
+                routed_vs_plain=t.ratio("plain", "routed").value,
+                routed_vs_dense=t.ratio("dense", "routed").value,
+                noisy=t.noisy,
+            )
+        )
+    return rows
 
 
 def crossovers(cells) -> list:
