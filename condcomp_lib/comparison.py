@@ -56,6 +56,21 @@ def relative(table):
     return rows.reset_index(drop=True)
 
 
+def operating_points(rel):
+    """Each method chapter's operating points, from :func:`relative`'s rows: the methods
+    it timed (a chapter times the networks it stands by), or, where it timed none, its
+    method closest to its dense network in accuracy. Sorted by chapter."""
+    import pandas as pd
+
+    methods = rel[rel["role"] == "method"]
+    timed = methods["speedup_b1"].notna() | methods["speedup_b256"].notna()
+    picked = [methods[timed]]
+    for chapter, rows in methods[~timed].groupby("chapter"):
+        if chapter not in set(methods.loc[timed, "chapter"]):
+            picked.append(rows.nlargest(1, "delta_pt"))
+    return pd.concat(picked).sort_values(["chapter", "macs_share"]).reset_index(drop=True)
+
+
 def pareto_front(cost, gain) -> np.ndarray:
     """Which points no other point dominates: a point is dominated when another has at
     most its ``cost`` and at least its ``gain``, and is strictly better in one of them.

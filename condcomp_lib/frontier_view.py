@@ -230,6 +230,26 @@ def show(chapter: str, family: str = "lenet") -> list[dict] | None:
     return judged
 
 
+def places() -> dict:
+    """Every committed method of every family with a committed frontier:
+    ``{(chapter, name): its row}`` (see :func:`rows`)."""
+    out = {}
+    for family in FRONTIER_FILE:
+        front = committed(family)
+        for r in [] if front is None else rows(front):
+            out[r["chapter"], r["name"]] = r
+    return out
+
+
+def place(row: dict | None) -> str:
+    """A method's place against its frontier at equal MACs, in a few words."""
+    if row is None:
+        return "no frontier"
+    if row["outside"] is not None:
+        return "outside its range"
+    return f"{row['verdict']} ({row['gap_equal_macs']:+.2f} pt)"
+
+
 def verdict(chapter: str, family: str = "lenet", names=None) -> str | None:
     """For a chapter's Summary: its committed methods (those of ``names`` only, where
     given) against the committed frontier, in words; None where either is missing."""

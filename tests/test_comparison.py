@@ -96,3 +96,22 @@ def test_frontier_widths_stay_out_of_the_relative_table():
     rows[1]["baseline"] = "frontier thick"  # a frontier width names the widest
     rel = comparison.relative(pd.DataFrame(rows))
     assert list(rel["name"]) == ["dense net"]
+
+
+def test_operating_points_are_the_timed_methods_or_the_most_accurate():
+    nan = float("nan")
+    rel = pd.DataFrame(
+        [
+            # chapter a timed one of its two methods: that one is its operating point
+            ("a", "m1", "method", -1.0, 0.5, 1.2, nan),
+            ("a", "m2", "method", 0.5, 0.9, nan, nan),
+            # chapter b timed none: its method closest to dense in accuracy
+            ("b", "m3", "method", -3.0, 0.2, nan, nan),
+            ("b", "m4", "method", -0.2, 0.4, nan, nan),
+            ("b", "c", "control", 1.0, 0.4, 2.0, 2.0),  # a control is never one
+        ],
+        columns=["chapter", "name", "role", "delta_pt", "macs_share", "speedup_b1",
+                 "speedup_b256"],
+    )  # fmt: skip
+    ops = comparison.operating_points(rel)
+    assert list(ops["name"]) == ["m1", "m4"]

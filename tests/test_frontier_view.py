@@ -153,3 +153,10 @@ def test_a_summary_verdict_names_the_chosen_methods_or_is_none(book, tmp_path):
     assert "big" not in text
     assert frontier_view.verdict("04_cigt", names=["absent"]) is None
     assert frontier_view.verdict("06_block_policies", family="mlp") is None
+
+
+def test_places_key_every_judged_method_by_chapter_and_name(book):
+    placed = frontier_view.places()
+    assert frontier_view.place(placed["04_cigt", "routed"]) == "above (+2.00 pt)"
+    assert frontier_view.place(placed["04_cigt", "big"]) == "outside its range"
+    assert frontier_view.place(None) == "no frontier"
