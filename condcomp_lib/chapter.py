@@ -107,6 +107,22 @@ class Chapter:
         print(f"chapter ran in {self.elapsed():.0f} s")
 
 
+def show_rows(full: dict, digits: int = 2) -> None:
+    """A committed run's ``rows`` (one dict a network, ``"network"`` its name) as two
+    readable tables, accuracy and cost first, then the rows named ``"..., time"``, each
+    without the columns it leaves empty; then its targets, met or not met."""
+    import pandas as pd
+    from IPython.display import display
+
+    rows = pd.DataFrame(full["rows"]).set_index("network")
+    timed = rows.index.str.endswith(", time")
+    for part in (rows[~timed], rows[timed]):
+        if len(part):
+            display(viz.table(part.dropna(axis=1, how="all"), digits))
+    for target, ok in full.get("targets", {}).items():
+        print(f"target {target}: {met(bool(ok))}")
+
+
 def start(
     chapter_id: str, profile: str, *, seed: int = 0, device: str = "auto"
 ) -> Chapter:

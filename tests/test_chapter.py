@@ -64,3 +64,15 @@ def test_a_full_run_writes_its_results_and_reads_them_back(root, capsys):
 
 def test_met():
     assert (chapter.met(True), chapter.met(False)) == ("met", "not met")
+
+
+def test_show_rows_splits_times_from_accuracy_and_says_met(capsys):
+    full = {
+        "rows": [
+            {"network": "dense", "test accuracy (%)": 90.0, "MACs per sample": 2e6},
+            {"network": "dense, time", "batch-1 latency (ms)": 0.5},
+        ],
+        "targets": {"fast enough": False},
+    }
+    chapter.show_rows(full)
+    assert "target fast enough: not met" in capsys.readouterr().out
