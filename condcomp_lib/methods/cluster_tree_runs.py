@@ -29,8 +29,12 @@ from ..data import Dataset, Split
 from . import cluster_tree as ct
 from . import conditional_networks as cn
 
-W1 = ct.SpecialistWidths(4, 8, 16, 64, 32)  # depth 1: 1/8 to 1/2 of the base's widths
-W2 = ct.SpecialistWidths(2, 4, 8, 32, 16)  # depth 2: half of depth 1
+# depth 1: the letter's "a new network, perhaps identical to the original one" (the thin
+# LeNet's widths); depth 2: half as wide, the letter's fewer features further down
+W1 = ct.SpecialistWidths(*astuple(models.THIN))
+W2 = ct.SpecialistWidths(*(w // 2 for w in astuple(models.THIN)))
+# the narrow setting of earlier runs: 1/8 to 1/2 of the base's widths (an exercise)
+NARROW = ct.SpecialistWidths(4, 8, 16, 64, 32)
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class Setup:
 
     train_samples: int | None  # images the specialists train on (None: all)
     test_samples: int | None  # None: the whole test split
-    epochs: int  # epochs of every specialist
+    epochs: int  # epochs of every specialist (the full profile: the base's 15)
     ks: tuple  # the depth-1 trees
     k2: int  # children per specialist at depth 2
     depth2_ks: tuple  # the trees also grown to depth 2
@@ -49,15 +53,20 @@ class Setup:
     parallel_samples: int  # images per specialist in the parallel-training timing
     widths1: ct.SpecialistWidths = W1
     widths2: ct.SpecialistWidths = W2
+    # k-means restarts: with 4 at K = 4 it stops in local optima that differ by seed
+    kmeans_restarts: int = 32
 
     def tag(self) -> str:
         w = ".".join(map(str, astuple(self.widths1) + astuple(self.widths2)))
-        return f"n{self.train_samples or 'all'}-e{self.epochs}-w{w}"
+        return (
+            f"n{self.train_samples or 'all'}-e{self.epochs}-w{w}-r{self.kmeans_restarts}"
+        )
 
 
 SETUPS = {
     "quick": Setup(2000, 1500, 1, (2, 4), 2, (2,), 4, (0,), 2, 200),
-    "full": Setup(None, None, 3, (2, 4, 10), 2, (2, 4), 4, (0, 1, 2), 3, 3000),
+    # every network at the base's budget: chapter 0's 15 epochs
+    "full": Setup(None, None, 15, (2, 4, 10), 2, (2, 4), 4, (0, 1, 2), 15, 3000),
 }
 
 
@@ -142,20 +151,22 @@ def grow(
     seed: int = 0,
     pool: ProcessPoolExecutor | None = None,
     first: ct.ClusterTree | None = None,
+    restarts: int = 4,
 ) -> tuple[ct.ClusterTree, dict]:
     """Grow a tree on the frozen ``base`` from ``data`` (the packed base levels of the
     training images, :func:`levels_split`): k-means of the base's last hidden layer, one
     specialist per cluster trained on its images only, and, at depth 2, k-means of each
     specialist's top representation over its images and one child per cluster. A depth-2
     tree can start from ``first``, the depth-1 tree of the same k grown before (the same
-    clusters and specialists): only the new level is then trained."""
+    clusters and specialists): only the new level is then trained. Each k-means keeps
+    the best of ``restarts`` runs."""
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     tree = ct.skeleton(base, tree_shape)
     lateral = ct.base_channels(base.widths)
     top = ct.unpack(data.x, lateral)[5]  # [N, f2]
     if first is None:
-        tree.centroids.copy_(ct.kmeans(top, tree_shape.k, seed)[0])
+        tree.centroids.copy_(ct.kmeans(top, tree_shape.k, seed, restarts)[0])
     else:
         tree.centroids.copy_(first.centroids)
     clusters = ct.nearest(top, tree.centroids)  # [N]
@@ -173,7 +184,7 @@ def grow(
         with torch.no_grad():  # the child's inputs: its laterals beside its features
             lat = ct.unpack(d.x, lateral)
             merged = ct.merge(lat, node.specialist.levels(lat))
-        node.centroids.copy_(ct.kmeans(merged[5], tree_shape.k2, seed)[0])
+        node.centroids.copy_(ct.kmeans(merged[5], tree_shape.k2, seed, restarts)[0])
         route = ct.nearest(merged[5], node.centroids)
         packed = Split(ct.pack(merged), d.y)
         for g, child in enumerate(node.branches):
@@ -229,7 +240,9 @@ def tree(
         first, before = None, {"train_seconds": 0.0, "specialist_seconds": []}
         if depth == 2:
             first, before = tree(base, ds, profile, k, 1, seed, data)
-        net, info = grow(base, data, tshape, s.epochs, seed, first=first)
+        net, info = grow(
+            base, data, tshape, s.epochs, seed, first=first, restarts=s.kmeans_restarts
+        )
         info["train_seconds"] += before["train_seconds"]
         info["specialist_seconds"] = (
             before["specialist_seconds"] + info["specialist_seconds"]
