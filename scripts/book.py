@@ -81,6 +81,10 @@ def stage(executed: Path = EXECUTED) -> Path:
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, STAGE / name)
     shutil.copytree(ROOT / "book", STAGE / "book")
+    # the introduction's findings, computed from the committed results at every build
+    from condcomp_lib import findings
+
+    (STAGE / "book" / "findings.md").write_text(findings.headline() + "\n")
     (STAGE / "chapters").mkdir()
     for nb in chapters():
         src = executed / nb.name
