@@ -100,3 +100,8 @@ def test_chapter_page_reads_well(nb):
         f"{nb.name}: {len(wide)} code lines wider than 90 characters: {wide[:3]}"
     )
     assert "running over TCP" not in page
+    # printed lines wrap and wide tables and equations scroll (book/_static/code.css):
+    # nothing the chapter prints is cut off at the column's edge
+    assert "_static/code.css" in page, f"{nb.name}: the page does not load code.css"
+    css = (book.ROOT / "_build" / "html" / "_static" / "code.css").read_text()
+    assert re.search(r"div\.cell_output pre \{[^}]*white-space: pre-wrap", css)
