@@ -61,28 +61,38 @@ def trained(
     return acc, budget
 
 
-def recorded(study: str = STUDY) -> tuple[dict, dict]:
-    """The full profile's frontier as the study recorded it: ({width: {seed: test
-    accuracy}}, budget) for every width of ``WIDTHS["full"]``, each with the seeds run
-    so far. An error that says how to run the study where a width has no run yet."""
+def read_study(study: str, names, how: str) -> tuple[dict, dict]:
+    """A frontier study's records, for any family: ({model name: {seed: test
+    accuracy}}, budget) for every name of ``names``, each with the seeds run so far. An
+    error that says ``how`` to run the study where a name has no run yet, or where the
+    runs were trained with different budgets."""
     results = cache.load_results(study)
     runs = [] if results is None else results["runs"]
     acc: dict[str, dict[int, float]] = {}
     for r in runs:
         acc.setdefault(r["model"], {})[r["seed"]] = r["test_acc"]
-    missing = [w for w in WIDTHS["full"] if w not in acc]
+    missing = [w for w in names if w not in acc]
     if missing:
         raise RuntimeError(
-            f"the frontier study has no run of {', '.join(missing)} yet: run "
-            "`python scripts/frontier_study.py` (resumable) before chapter 0's full "
-            "profile"
+            f"the frontier study {study} has no run of {', '.join(missing)} yet: {how}"
         )
     budgets = {(r["epochs"], r["train_images"]) for r in runs}
     if len(budgets) != 1:
         raise RuntimeError(f"the frontier study's runs have several budgets: {budgets}")
     ((epochs, images),) = budgets
-    acc = {w: dict(sorted(acc[w].items())) for w in WIDTHS["full"]}
+    acc = {w: dict(sorted(acc[w].items())) for w in names}
     return acc, {"epochs": epochs, "train_images": images}
+
+
+def recorded(study: str = STUDY) -> tuple[dict, dict]:
+    """The full profile's LeNet frontier as the study recorded it: ({width: {seed: test
+    accuracy}}, budget) for every width of ``WIDTHS["full"]`` (:func:`read_study`)."""
+    return read_study(
+        study,
+        WIDTHS["full"],
+        "run `python scripts/frontier_study.py` (resumable) before chapter 0's full "
+        "profile",
+    )
 
 
 def fresh(profile: str) -> dict[str, torch.nn.Module]:

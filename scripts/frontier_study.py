@@ -44,21 +44,30 @@ def lenet_train(model: str, ds, epochs: int, seed: int):
     return models.baseline(model, ds, "full", seed=seed, epochs=epochs)
 
 
-def lenet_score(model: str, net, ds, seed: int) -> dict:
-    """Test and validation accuracy, and the network's MACs per image."""
+def scored(net, split_ds, shape) -> dict:
+    """Test and validation accuracy, and the network's MACs and parameters."""
     return {
-        **budget_study.test_and_val(net, ds),
-        "macs": cost.dense_macs(net, (1, 28, 28)),
+        **budget_study.test_and_val(net, split_ds),
+        "macs": cost.dense_macs(net, shape),
         "params": cost.count_params(net),
     }
 
 
-def is_lenet(name: str) -> bool:
-    try:
-        models.widths_of(name)
-    except ValueError:
-        return False
-    return True
+def accepts(parse):
+    """A model-name check from a parser that raises ValueError on a name it refuses."""
+
+    def check(name: str) -> bool:
+        try:
+            parse(name)
+        except ValueError:
+            return False
+        return True
+
+    return check
+
+
+def lenet_score(model: str, net, ds, seed: int) -> dict:
+    return scored(net, ds, (1, 28, 28))
 
 
 # ------------------------------------------------------------------ the canvas family
@@ -91,20 +100,7 @@ def canvas_train(model: str, ds, epochs: int, seed: int):
 
 
 def canvas_score(model: str, net, ds, seed: int) -> dict:
-    c = canvases(ds)
-    return {
-        **budget_study.test_and_val(net, c),
-        "macs": cost.dense_macs(net, canvas_frontier.SHAPE),
-        "params": cost.count_params(net),
-    }
-
-
-def is_canvas(name: str) -> bool:
-    try:
-        canvas_frontier.factor_of(name)
-    except ValueError:
-        return False
-    return True
+    return scored(net, canvases(ds), canvas_frontier.SHAPE)
 
 
 STUDIES = {
@@ -115,7 +111,7 @@ STUDIES = {
         train=lenet_train,
         score=lenet_score,
         methods=lambda runs, device, commit: [],  # the entries: see frontier_runs
-        is_model=is_lenet,
+        is_model=accepts(models.widths_of),
         model_help="thick, thin or w<factor> (the thick LeNet's widths times the factor)",
         no_entries="the frontier's entries are built from these runs by its chapter",
     ),
@@ -126,7 +122,7 @@ STUDIES = {
         train=canvas_train,
         score=canvas_score,
         methods=lambda runs, device, commit: [],  # the entries: see canvas_frontier
-        is_model=is_canvas,
+        is_model=accepts(canvas_frontier.factor_of),
         model_help=f"w<factor>, a factor in {canvas_frontier.FACTORS['full']}",
         no_entries="the frontier's entries are built from these runs by its chapter",
     ),

@@ -18,7 +18,7 @@ Time does not depend on the weights: every width is timed as a fresh network.
 
 from __future__ import annotations
 
-from .. import cache, cost, frontier_runs, models, train
+from .. import cost, frontier_runs, models, train
 from ..data import Dataset
 from . import activity as act
 from . import activity_runs as runs
@@ -81,25 +81,15 @@ def trained(canvases: Dataset, profile: str) -> tuple[dict, dict]:
 
 def recorded(study: str = STUDY) -> tuple[dict, dict]:
     """The full profile's frontier as its study recorded it: ({factor: {seed: test
-    accuracy}}, budget); an error that says how to run the study where a width has no
-    run yet."""
-    results = cache.load_results(study)
-    acc: dict[float, dict[int, float]] = {}
-    for r in [] if results is None else results["runs"]:
-        acc.setdefault(factor_of(r["model"]), {})[r["seed"]] = r["test_acc"]
-    missing = [f"w{f:g}" for f in FACTORS["full"] if f not in acc]
-    if missing:
-        raise RuntimeError(
-            f"the canvas frontier study has no run of {', '.join(missing)} yet: run "
-            "`python scripts/frontier_study.py --family canvas` (resumable) before "
-            "chapter 7's full profile"
-        )
-    budgets = {(r["epochs"], r["train_images"]) for r in results["runs"]}
-    if len(budgets) != 1:
-        raise RuntimeError(f"the canvas frontier's runs have several budgets: {budgets}")
-    ((epochs, images),) = budgets
-    acc = {f: dict(sorted(acc[f].items())) for f in FACTORS["full"]}
-    return acc, {"epochs": epochs, "train_images": images}
+    accuracy}}, budget) (:func:`condcomp_lib.frontier_runs.read_study`)."""
+    names = [f"w{f:g}" for f in FACTORS["full"]]
+    acc, budget = frontier_runs.read_study(
+        study,
+        names,
+        "run `python scripts/frontier_study.py --family canvas` (resumable) before "
+        "chapter 7's full profile",
+    )
+    return {factor_of(w): a for w, a in acc.items()}, budget
 
 
 def fresh(profile: str) -> dict[float, act.FullResNet]:
