@@ -20,7 +20,7 @@ PROFILE ?= quick
 STUDY   ?= condconv
 STAMP   := $(VENV)/.installed-stamp
 
-.PHONY: all test book reproduce bench budget frontier authors data venv clean
+.PHONY: all test book reproduce bench budget frontier activity authors data venv clean
 
 all: test
 
@@ -61,6 +61,9 @@ budget: data
 
 frontier: data
 	$(PY) scripts/frontier_study.py $(if $(FAMILY),--family $(FAMILY))
+
+activity: data
+	$(PY) scripts/activity_study.py
 
 authors: data
 	$(PY) scripts/cigt_authors.py

@@ -74,11 +74,11 @@ def read_study(study: str, names, how: str) -> tuple[dict, dict]:
     missing = [w for w in names if w not in acc]
     if missing:
         raise RuntimeError(
-            f"the frontier study {study} has no run of {', '.join(missing)} yet: {how}"
+            f"the study {study} has no run of {', '.join(missing)} yet: {how}"
         )
     budgets = {(r["epochs"], r["train_images"]) for r in runs}
     if len(budgets) != 1:
-        raise RuntimeError(f"the frontier study's runs have several budgets: {budgets}")
+        raise RuntimeError(f"the study {study}'s runs have several budgets: {budgets}")
     ((epochs, images),) = budgets
     acc = {w: dict(sorted(acc[w].items())) for w in names}
     return acc, {"epochs": epochs, "train_images": images}

@@ -62,8 +62,11 @@ MODEL_NEEDS = {
 # skipped) before the chapter: the static frontiers of chapters 0 and 7 take hours of
 # training (the script and its arguments)
 STUDIES = {
-    "00_baselines": ["frontier_study.py"],
-    "07_activity_specialization": ["frontier_study.py", "--family", "canvas"],
+    "00_baselines": [["frontier_study.py"]],
+    "07_activity_specialization": [
+        ["frontier_study.py", "--family", "canvas"],
+        ["activity_study.py"],  # the specialized networks on seeds 0, 1 and 2
+    ],
 }
 CHAPTER_NAME = re.compile(r"""["'](\d\d_[a-z0-9_]+)["']""")
 
@@ -305,14 +308,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{head}: skipped, {why}", flush=True)
             continue
         if args.dry_run:
-            first = f", after {' '.join(STUDIES[stem])}" if stem in STUDIES else ""
+            studies = " and ".join(" ".join(c) for c in STUDIES.get(stem, []))
+            first = f", after {studies}" if studies else ""
             print(f"{head}: would run ({why}{first})", flush=True)
             ran.add(stem)
             continue
         print(f"{head}: running the full profile ({why}) ...", flush=True)
-        if stem in STUDIES:  # the study first; it resumes where it stopped
-            script, *args = STUDIES[stem]
-            print(f"  first {' '.join(STUDIES[stem])}, which {stem} reads", flush=True)
+        for script, *args in STUDIES.get(
+            stem, []
+        ):  # first; each resumes where it stopped
+            print(f"  first {script} {' '.join(args)}, which {stem} reads", flush=True)
             study = ROOT / "scripts" / script
             subprocess.run([sys.executable, str(study), *args], cwd=ROOT, check=True)
         import book  # papermill and its kernel only once there is something to run

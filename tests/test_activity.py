@@ -1,6 +1,11 @@
 """Activity specialization (chapter 7): where groups fire, the specialized layers, the
 runs."""
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -198,7 +203,9 @@ def tiny_data(n=48):
 
 def test_runs_train_cache_and_measure(tmp_path, monkeypatch):
     monkeypatch.setenv("CONDCOMP_CACHE", str(tmp_path))
-    monkeypatch.setitem(runs.SETUPS, "quick", runs.Setup(48, 16, 1, 1, (4, 8, 8)))
+    monkeypatch.setitem(
+        runs.SETUPS, "quick", runs.Setup(48, 16, 1, 1, (4, 8, 8), (32, 32, 32))
+    )
     data = tiny_data()
     generic, _ = runs.trained("generic", data, "quick")
     learned, info = runs.trained("learned", data, "quick", generic=generic)
@@ -214,3 +221,62 @@ def test_runs_train_cache_and_measure(tmp_path, monkeypatch):
         runs.trained("random", data, "quick")
     with pytest.raises(ValueError, match="kind"):
         runs.trained("sparse", data, "quick")
+
+
+def test_a_seeds_set_holds_every_kind_on_its_own_generic_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONDCOMP_CACHE", str(tmp_path))
+    monkeypatch.setitem(
+        runs.SETUPS, "quick", runs.Setup(48, 16, 1, 1, (4, 8, 8), (32, 32, 32))
+    )
+    data = tiny_data()
+    nets, infos = runs.trained_set(data, "quick", seed=1)
+    assert tuple(nets) == runs.KINDS and all(i["seed"] == 1 for i in infos.values())
+    # one cached file per kind: the keys tell the kinds apart
+    assert len(list(tmp_path.glob("activity-*seed1*.pt"))) == len(runs.KINDS)
+    for kind in runs.SPECIALIZED:
+        assert nets[kind].generic is nets["generic"]
+    # (c'): one group per generic feature, with the setup's per-feature widths
+    per = nets["per_feature"]
+    assert per.groups == nets["generic"].n_features == 32
+    assert (
+        per.s1.conv.weight.shape[0] == 32 and infos["per_feature"]["widths"] == [32] * 3
+    )
+    m = runs.measure(per, data.test)
+    assert m["routes"].shape == (16, 32, 7, 7)
+    # (e): every tile on, so its MACs are the most of the specialized networks
+    m_all = runs.measure(nets["all"], data.test)
+    assert m_all["active_fraction"] == 1.0
+    assert m_all["macs"] >= runs.measure(nets["learned"], data.test)["macs"]
+
+
+def test_the_recorded_seeds_say_what_is_missing(tmp_path, monkeypatch):
+    from condcomp_lib import cache
+
+    monkeypatch.setattr(cache, "ROOT", tmp_path)
+    (tmp_path / "results").mkdir()
+    records = [
+        {"model": k, "seed": s, "test_acc": 0.7 + s / 100, "epochs": 6,
+         "train_images": 20_000}
+        for k in runs.STUDY_KINDS[:-1] for s in (0, 1)
+    ]  # fmt: skip
+    path = tmp_path / "results" / f"{runs.STUDY}.json"
+    path.write_text(json.dumps({"runs": records}))
+    with pytest.raises(RuntimeError, match="activity_study.py"):
+        runs.recorded()
+    records.append({**records[0], "model": runs.STUDY_KINDS[-1]})
+    path.write_text(json.dumps({"runs": records}))
+    acc = runs.recorded()
+    assert list(acc) == list(runs.STUDY_KINDS) and "dense" not in acc
+    assert acc["generic"] == {0: 0.7, 1: 0.71} and acc[runs.STUDY_KINDS[-1]] == {0: 0.7}
+
+
+def test_the_study_script_refuses_an_unknown_network_or_budget():
+    root = Path(__file__).resolve().parent.parent
+    script = [sys.executable, str(root / "scripts" / "activity_study.py")]
+    bad = subprocess.run([*script, "--models", "dense"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "one of" in bad.stderr
+    sys.path.insert(0, str(root / "scripts"))
+    import activity_study
+
+    with pytest.raises(ValueError, match="6 epochs"):
+        activity_study.train("learned", None, 3, 0)

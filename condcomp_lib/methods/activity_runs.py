@@ -1,19 +1,24 @@
 """Training and measuring the networks of chapter 7 (activity specialization).
 
-Used by chapter 7. Five networks, compared on the same cluttered canvases:
+Used by chapter 7. Six networks, compared on the same cluttered canvases:
 
-* (a) ``"generic"``: the generic network alone, at low resolution;
+* (a) ``"generic"``: the generic network alone, at low resolution (the letter's
+  "original network");
 * (b) ``"dense"``: the dense full-resolution network of the specialized layers' widths;
-* (c) ``"learned"``: activity specialization, the specialized layers computed where the
-  generic features fire;
-* (d) ``"random"``: the same specialized network trained and tested with random tiles, as
-  many per image and group as (c) computes (does *where* matter?);
-* (e) (c)'s network with every tile on, at test time (what the skipped tiles were worth).
+* (c) ``"learned"``: activity specialization, the specialized layers of G = 4 groups of
+  contiguous generic features computed where the group fires;
+* (c') ``"per_feature"``: the letter's construction as written, one group per generic
+  feature (G = 32), with layers wide enough to give each feature its own channels;
+* (d) ``"random"``: (c)'s network trained and tested with random tiles, as many per image
+  and group as (c) computes (does *where* matter?);
+* (e) ``"all"``: (c)'s network trained and tested with every tile on (what the skipped
+  tiles are worth to a network that was taught to use them).
 
 Each network is trained with the baselines' recipe (Adam, cosine decay, batch 128) on the
-profile's canvases, and cached under a key that names what changes its weights. The
-quick profile shrinks the data, the epochs and the widths so that CI runs the chapter in
-two minutes; the full profile is the one whose numbers the chapter reports.
+profile's canvases, for each of the profile's seeds, and cached under a key that names
+what changes its weights. The quick profile shrinks the data, the epochs, the widths and
+the seeds so that CI runs the chapter in two minutes; the full profile is the one whose
+numbers the chapter reports.
 """
 
 from __future__ import annotations
@@ -23,12 +28,15 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .. import cache, models, train
+from .. import cache, frontier_runs, models, train
 from ..cluttered import ITEM, load_cluttered
 from ..data import Dataset, Split
 from . import activity as act
 
-KINDS = ("generic", "dense", "learned", "random")
+KINDS = ("generic", "dense", "learned", "per_feature", "random", "all")
+SPECIALIZED = ("learned", "per_feature", "random", "all")  # built on the generic network
+STUDY = "07_arms"  # the full profile's networks on every seed, results/07_arms.json
+STUDY_KINDS = ("generic", *SPECIALIZED)  # (b) is the canvas frontier's widest network
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,8 @@ class Setup:
     generic_epochs: int  # the generic network is cheap: it trains longer
     epochs: int  # the full-resolution networks
     widths: tuple  # the specialized (and dense) layers' channels
+    feature_widths: tuple  # (c')'s: each a multiple of the 32 generic features
+    seeds: tuple = (0,)  # the seeds every network is trained on
     groups: int = 4
     tau: float = 0.5  # the firing threshold the specialized network trains with
 
@@ -50,8 +60,8 @@ class Setup:
 
 
 SETUPS = {
-    "quick": Setup(3000, 1000, 3, 2, (8, 32, 64)),
-    "full": Setup(20000, None, 10, 6, (16, 64, 128)),
+    "quick": Setup(3000, 1000, 3, 2, (8, 32, 64), (32, 32, 64)),
+    "full": Setup(20000, None, 10, 6, (16, 64, 128), (32, 64, 128), (0, 1, 2)),
 }
 
 
@@ -89,7 +99,10 @@ def build(
         return act.GenericNet()
     if kind == "dense":
         return act.FullResNet(widths or s.widths)
-    if kind in ("learned", "random"):
+    if kind == "per_feature":  # one group per generic feature
+        f = generic.n_features
+        return act.ActivityNet(generic, s.feature_widths, f, s.tau, "learned", seed)
+    if kind in SPECIALIZED:
         return act.ActivityNet(generic, s.widths, s.groups, s.tau, kind, seed)
     raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
@@ -110,15 +123,18 @@ def trained(
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if widths is not None and kind != "dense":
         raise ValueError(f"only the dense network takes other widths, not {kind!r}")
-    if kind in ("learned", "random") and generic is None:
+    if kind in SPECIALIZED and generic is None:
         raise ValueError(f"a {kind!r} network is built on a trained generic network")
     s = get_setup(profile)
     epochs = s.generic_epochs if kind == "generic" else s.epochs
     key = f"activity-{kind}-{profile}-{s.tag()}-seed{seed}"
     if widths is not None and tuple(widths) != tuple(s.widths):
         key += "-dw" + ".".join(map(str, widths))
-    if kind in ("learned", "random"):
+    if kind in ("learned", "random", "all"):
         key += f"-g{s.groups}-t{s.tau:g}"
+    if kind == "per_feature":
+        w = ".".join(map(str, s.feature_widths))
+        key += f"-g{generic.n_features}-t{s.tau:g}-w{w}"
 
     def fresh():
         torch.manual_seed(seed)
@@ -127,7 +143,7 @@ def trained(
     def fit():
         t0 = time.perf_counter()
         net = fresh()
-        if kind in ("learned", "random"):
+        if kind in SPECIALIZED:
             # dense-then-masked: the routed layers' values and gradients, and faster to
             # train on a CPU at these widths than gathering tiles (the tests hold the
             # two equal)
@@ -141,22 +157,45 @@ def trained(
             seed=seed,
             device="cpu",
             desc=f"{kind} ({profile})",
-            # an interrupted run resumes after its last finished epoch; not the
-            # specialized kinds, whose random control draws from a generator of its own
-            checkpoint=cache.checkpoint_path(key)
-            if kind in ("generic", "dense")
-            else None,
+            # an interrupted run resumes after its last finished epoch; not the random
+            # control, whose tiles come from a generator of its own
+            checkpoint=cache.checkpoint_path(key) if kind != "random" else None,
         )
-        if kind in ("learned", "random"):
+        if kind in SPECIALIZED:
             net.set_strategy("auto")
         info = {"kind": kind, "setup": asdict(s), "seed": seed, "epochs": epochs}
         info["train_samples"] = len(data.train)
-        info["widths"] = list(widths or s.widths)
+        info["widths"] = list(
+            s.feature_widths if kind == "per_feature" else widths or s.widths
+        )
         info["final_train_acc"] = hist["train_acc"][-1]
         info["train_seconds"] = time.perf_counter() - t0
         return net, info
 
     return cache.cached(key, fresh, fit, retrain=retrain)
+
+
+def trained_set(data: Dataset, profile: str, seed: int = 0) -> tuple[dict, dict]:
+    """Every network of the chapter on one seed, in :data:`KINDS` order: ({kind:
+    network}, {kind: info}); the specialized ones on this seed's generic network."""
+    nets, infos = {}, {}
+    for kind in KINDS:
+        generic = nets.get("generic")
+        nets[kind], infos[kind] = trained(kind, data, profile, seed, generic)
+    return nets, infos
+
+
+def recorded(study: str = STUDY) -> dict[str, dict[int, float]]:
+    """The full profile's networks as ``scripts/activity_study.py`` recorded them: {kind:
+    {seed: test accuracy}} for every kind of :data:`STUDY_KINDS`, with the seeds run so
+    far (chapter 7 reads them; its own seed it measures itself)."""
+    acc, _ = frontier_runs.read_study(
+        study,
+        STUDY_KINDS,
+        "run `python scripts/activity_study.py` (resumable) before chapter 7's full "
+        "profile",
+    )
+    return acc
 
 
 # ------------------------------------------------------------------ measuring

@@ -18,17 +18,17 @@ not masking. The wide layers are stored as the blocks their paths use
 parameter count is that of the usable parameters; :meth:`LeNetCIGT.run_per_layer` keeps
 the execution through the per-layer routed primitives as the reference.
 
-The routers are trained by the *information gain* of the minibatch's soft assignments
-(:func:`information_gain`), the classifier by cross-entropy on the sample's own leaf. The
-router temperature decays step by step (:func:`temperature`). During warm-up routes are
-random. Afterwards they are the router's argmax, except for a share of random routes while
-training.
+The routers (:mod:`~condcomp_lib.methods.cigt_router`) are trained by the *information
+gain* of the minibatch's soft assignments, the classifier by cross-entropy on the sample's
+own leaf, and the router temperature decays step by step: the objective and the schedule
+are in :mod:`~condcomp_lib.methods.cigt_objective`, whose names this module also offers
+(``cigt.Objective``, ``cigt.cigt_loss``). During warm-up routes are random. Afterwards
+they are the router's argmax, except for a share of random routes while training.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 
 import torch
@@ -39,160 +39,21 @@ from .. import cost
 from ..models import THICK, LeNetWidths
 from ..nn import PathConv2d, PathLinear
 from ..ops import BlockCost, Dispatch, routed_conv2d, routed_linear
-
-EPS = 1e-30  # inside the logs, as in the authors' code
-
-
-# ---------------------------------------------------------------- information gain
-
-
-def entropy(p: torch.Tensor) -> torch.Tensor:
-    """Shannon entropy in nats of a distribution given as any-shaped tensor of
-    probabilities."""
-    return -(p * torch.log(p + EPS)).sum()
-
-
-def information_gain_of_table(joint: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
-    """IG = beta H(n) + H(c) - H(c, n) in nats, for a joint table p(c, n) [C, K] summing
-    to 1.
-
-    With beta = 1 this is the mutual information I(C; N). A beta above 1 rewards an even
-    route marginal p(n), that is, balanced load across paths."""
-    p_n, p_c = joint.sum(0), joint.sum(1)
-    return beta * entropy(p_n) + entropy(p_c) - entropy(joint)
-
-
-def joint_table(
-    p_route: torch.Tensor, labels: torch.Tensor, n_classes: int
-) -> torch.Tensor:
-    """p(c, n) [C, K] of a minibatch: (1/B) sum_x 1[y_x = c] p(n | x). p_route [B, K]."""
-    onehot = F.one_hot(labels, n_classes).to(p_route.dtype)  # [B, C]
-    return onehot.T @ p_route / len(labels)  # [C, K]
-
-
-def information_gain(
-    p_route: torch.Tensor, labels: torch.Tensor, n_classes: int, beta: float = 1.0
-) -> torch.Tensor:
-    """The router's objective on a minibatch (differentiable in ``p_route`` [B, K])."""
-    return information_gain_of_table(joint_table(p_route, labels, n_classes), beta)
-
-
-# ---------------------------------------------------------------- temperature
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """Router temperature and warm-up. T = max(t0 * decay**(step - warmup), floor) after
-    warm-up (the decay starts when warm-up ends, as in the authors' TensorFlow code)."""
-
-    t0: float = 25.0
-    decay: float = 0.9999
-    floor: float = 0.1
-    warmup_steps: int = 0
-
-    @classmethod
-    def reaching_floor(cls, steps: int, warmup_steps: int, t0: float = 25.0, floor=0.1):
-        """The decay scaled to a budget of ``steps`` optimizer steps, so that T reaches
-        ``floor`` at the last one (step ``steps - 1``): decay = (floor / t0) ** (1 /
-        (steps - 1 - warmup_steps)).
-        The authors' 0.9999 a step fits their budget of 60,000 to 72,000 steps; a budget
-        of a few thousand would end with T far above 1, the routers still near uniform."""
-        if not 0 <= warmup_steps < steps - 1:
-            raise ValueError(
-                f"warmup_steps must lie in [0, steps - 1), got {warmup_steps} of {steps}"
-            )
-        decay = (floor / t0) ** (1 / (steps - 1 - warmup_steps))
-        return cls(t0=t0, decay=decay, floor=floor, warmup_steps=warmup_steps)
-
-
-def temperature(step: int, s: Schedule = Schedule()) -> float:
-    """The router temperature at optimizer step ``step`` (0-based)."""
-    return max(s.t0 * s.decay ** max(0, step - s.warmup_steps), s.floor)
+from .cigt_objective import (  # noqa: F401  (the objective's names, read as cigt.<name>)
+    EPS,
+    Objective,
+    Schedule,
+    cigt_loss,
+    entropy,
+    information_gain,
+    information_gain_of_table,
+    joint_table,
+    temperature,
+)
+from .cigt_router import Router
 
 
 # ---------------------------------------------------------------- the network
-
-
-class Router(nn.Module):
-    """An H unit: average pooling -> linear 128 -> batch norm -> linear K (the logits).
-
-    As in the authors' PyTorch LeNet scripts (no ReLU or dropout in between). The routing
-    distribution is softmax(logits / T); its argmax picks the path.
-
-    At inference (eval mode, no gradients) the four steps are one affine map of the
-    input: average pooling, the linear layers and batch norm with its running statistics
-    are all linear, so they fold into one matrix [K, C*H*W] (:meth:`folded`, rebuilt
-    when a weight changes) and the router costs one matrix-vector product instead of four
-    calls, which at batch 1 are most of its time. The logits agree to rounding (1e-6).
-    The router reports the MACs of its two linear layers, the cost chapter 4 counts,
-    either way."""
-
-    reports_macs = True
-
-    def __init__(
-        self, channels: int, in_hw: int, pool: int, n_routes: int, hidden: int = 128
-    ):
-        super().__init__()
-        self.pool = nn.AvgPool2d(pool)
-        side = in_hw // pool
-        self.fc = nn.Linear(channels * side * side, hidden)
-        self.bn = nn.BatchNorm1d(hidden, momentum=0.1)
-        self.out = nn.Linear(hidden, n_routes)
-        self.macs = self.fc.in_features * hidden + hidden * n_routes
-        self.shape = (channels, in_hw, in_hw)
-        self._tensors, self._folded = None, (None, None)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        cost.report(self.macs)
-        if not self.training and not torch.is_grad_enabled():
-            return F.linear(h.flatten(1), *self.folded())  # [B, K]
-        x = F.linear(self.pool(h).flatten(1), self.fc.weight, self.fc.bias)  # [B, 128]
-        return F.linear(self.bn(x), self.out.weight, self.out.bias)  # [B, K]
-
-    def folded(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(A [K, C*H*W], c [K]) with logits = A x + c in eval mode."""
-        state = self._state()
-        # a weight changed in place (training, loading) or moved (.to): fold again
-        key = (state[0].data_ptr(), *[t._version for t in state])
-        if self._folded[0] != key:
-            with torch.no_grad():
-                self._folded = (key, self._fold())
-        return self._folded[1]
-
-    def _state(self) -> list[torch.Tensor]:
-        """The tensors the fold reads, listed once (module attribute look-ups are slow);
-        ``.to()`` and friends replace buffers, so :meth:`_apply` lists them again."""
-        if self._tensors is None:
-            self._tensors = [
-                self.fc.weight,
-                self.fc.bias,
-                self.bn.weight,
-                self.bn.bias,
-                self.bn.running_mean,
-                self.bn.running_var,
-                self.out.weight,
-                self.out.bias,
-            ]
-        return self._tensors
-
-    def _apply(self, fn, *args, **kwargs):
-        self._tensors, self._folded = None, (None, None)
-        return super()._apply(fn, *args, **kwargs)
-
-    def _fold(self):
-        bn, k = self.bn, self.out.out_features
-        alpha = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # batch norm: scale
-        m = self.out.weight @ (alpha[:, None] * self.fc.weight)  # [K, C*s*s]
-        c = (
-            self.out.weight @ (alpha * (self.fc.bias - bn.running_mean) + bn.bias)
-            + self.out.bias
-        )  # [K]
-        (ch, h, w), p = self.shape, self.pool.kernel_size
-        s = h // p  # the pooled side; rows past s*p unread
-        a = m.view(k, ch, s, 1, s, 1).expand(k, ch, s, p, s, p)
-        a = a.reshape(k, ch, s * p, s * p)
-        a = F.pad(a / (p * p), (0, w - s * p, 0, h - s * p))  # [K, C, H, W]
-        return a.reshape(k, -1).contiguous(), c
 
 
 @dataclass
@@ -446,58 +307,9 @@ class LeNetCIGT(nn.Module):
         return self.run(x, probs=False).logits
 
 
-# ---------------------------------------------------------------- the objective
-
-
-@dataclass(frozen=True)
-class Objective:
-    """L = CE(leaf logits) - lambda_dec * sum over routers of IG_beta (the authors' fixed
-    PyTorch LeNet run: beta = 2.5, lambda_dec = 0.7; their best searched point:
-    :mod:`~condcomp_lib.methods.cigt_recipe`)."""
-
-    beta: float = 2.5
-    decision_weight: float = 0.7
-
-
-def cigt_loss(
-    model: LeNetCIGT,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    obj: Objective = Objective(),
-    log: list | None = None,
-):
-    """The training objective, in the form :func:`condcomp_lib.train.fit` takes.
-
-    Returns (loss, logits). When ``log`` is a list, appends the loss terms of this step:
-    cross-entropy, the information gain (beta-weighted, nats) and the plain mutual
-    information (bits) of each router's soft assignments, and the temperature."""
-    out = model.run(x)
-    ce = F.cross_entropy(out.logits, y)
-    gains = [information_gain(p, y, model.num_classes, obj.beta) for p in out.probs]
-    loss = ce - obj.decision_weight * sum(gains)
-    if log is not None:
-        with torch.no_grad():
-            mi = [
-                information_gain(p, y, model.num_classes).item() / math.log(2)
-                for p in out.probs
-            ]
-        log.append(
-            {
-                "step": int(model.step),
-                "loss": loss.item(),
-                "ce": ce.item(),
-                **{f"ig{i + 1}": g.item() for i, g in enumerate(gains)},
-                **{f"soft_mi{i + 1}": m for i, m in enumerate(mi)},
-                "temperature": model.temperature,
-            }
-        )
-    return loss, out.logits
-
-
 # ---------------------------------------------------------------- analysis
 
 
-@torch.no_grad()
 @torch.no_grad()  # evaluation only: no graph for a backward pass that never comes
 def collect_routes(model: LeNetCIGT, x: torch.Tensor, batch_size: int = 1000):
     """Eval-mode routes of every sample: (route1 [N], route2 [N], logits [N, C])."""
