@@ -26,6 +26,15 @@ whose arms are known to be unfair in a way the entries do not record (different 
 before the entries recorded budgets) carries ``verdict: inconclusive`` with the reason in
 its ``why``.
 
+Many claims are about accuracy *at a cost* ("the same accuracy with a fraction of the
+compute"). Such a claim carries the cost beside its number, ``cost: {expr, unit, label,
+within}`` (an expression over the same file, what it counts, such as "of the base's MACs",
+and a condition on it): the table shows both, ``why``
+may say ``{cost}``, and a rule's verdict falls one step (reproduced to partly, partly to
+not reproduced) when the cost is not ``within`` the claim. A cost without ``within`` is
+only shown. The cost is a count the architecture fixes or a share the routes give, so it
+is not a verdict of its own.
+
 A wrong path in a results file that exists, a malformed rule or expression, and a repeated
 id raise :class:`ClaimError`, which names the claim."""
 
@@ -98,6 +107,21 @@ def _check(c: dict) -> None:
             parse(ours["expr"])
         except ValueError as e:
             fail(f"ours.expr: {e}")
+    if "cost" in c:
+        cost = c["cost"]
+        if not isinstance(cost, dict) or "expr" not in cost:
+            fail("cost needs 'expr'")
+        extra = set(cost) - {"expr", "unit", "scale", "digits", "label", "within"}
+        if extra:
+            fail(f"cost has unknown keys {sorted(extra)}")
+        if "ours" not in c:
+            fail("a cost is read from the file in 'ours'")
+        try:
+            parse(cost["expr"])
+            if "within" in cost:
+                parse_condition(cost["within"])
+        except ValueError as e:
+            fail(f"cost: {e}")
     if not isinstance(c.get("by_construction", False), bool):
         fail("by_construction is true or false")
     arms = c.get("arms")
@@ -110,8 +134,9 @@ def _check(c: dict) -> None:
     if arms is not None and "ours" not in c:
         fail("arms name entries of the file in 'ours'")
     names = {f for _, f, _, _ in string.Formatter().parse(c["why"]) if f is not None}
-    if names - {"ours", "paper"}:
-        fail(f"why may use {{ours}} and {{paper}} only, not {sorted(names)}")
+    allowed = {"ours", "paper"} | ({"cost"} if "cost" in c else set())
+    if names - allowed:
+        fail(f"why may use {sorted(allowed)} only, not {sorted(names)}")
 
 
 def load(path=None) -> list[dict]:
@@ -147,7 +172,21 @@ def our_value(claim: dict, results_root=None, _cache: dict | None = None) -> flo
     """Our number for a claim, scaled; None when the claim has no ``ours`` or its results
     file is not committed (pending). ClaimError when the file exists but the path does
     not lead to a number."""
-    ours = claim.get("ours")
+    return _read(claim, claim.get("ours"), results_root, _cache)
+
+
+def cost_value(
+    claim: dict, results_root=None, _cache: dict | None = None
+) -> float | None:
+    """The claim's cost (its ``cost`` expression over the file in ``ours``), scaled;
+    None when it has no cost or the file is not committed."""
+    cost = claim.get("cost")
+    spec = None if cost is None else {**cost, "file": claim["ours"]["file"]}
+    return _read(claim, spec, results_root, _cache)
+
+
+def _read(claim: dict, ours: dict | None, results_root, _cache) -> float | None:
+    """One scaled number of a claim; ``ours`` (or a cost) names file and expression."""
     if ours is None:
         return None
     data = _results(ours["file"], results_root, _cache)
@@ -220,10 +259,16 @@ def unfair(claim: dict, value: float | None, arms_: list[dict]) -> str | None:
     return None
 
 
-def verdict(claim: dict, value: float | None, arms_: list[dict] | None = None) -> str:
+def verdict(
+    claim: dict,
+    value: float | None,
+    arms_: list[dict] | None = None,
+    cost: float | None = None,
+) -> str:
     """reproduced, partly, not reproduced, inconclusive, not comparable or pending;
     ``arms_`` (from :func:`arms`) turn a rule's verdict inconclusive where the
-    experiment cannot support it (:func:`unfair`)."""
+    experiment cannot support it (:func:`unfair`), and a ``cost`` outside the claim's
+    ``within`` lowers it one step."""
     if "verdict" in claim:
         return claim["verdict"]
     if value is None:
@@ -231,18 +276,31 @@ def verdict(claim: dict, value: float | None, arms_: list[dict] | None = None) -
     if arms_ and unfair(claim, value, arms_):
         return "inconclusive"
     rule = claim["rule"]
+    steps = ["reproduced", "partly", "not reproduced"]
     if holds(parse_condition(rule["reproduced_if"]), value):
-        return "reproduced"
-    if "partly_if" in rule and holds(parse_condition(rule["partly_if"]), value):
-        return "partly"
-    return "not reproduced"
+        step = 0
+    elif "partly_if" in rule and holds(parse_condition(rule["partly_if"]), value):
+        step = 1
+    else:
+        step = 2
+    within = claim.get("cost", {}).get("within")
+    if (
+        within is not None
+        and cost is not None
+        and not holds(parse_condition(within), cost)
+    ):
+        step = min(step + 1, 2)  # the accuracy at a higher cost than the claim's
+    return steps[step]
 
 
-def show(claim: dict, value: float | None, pending: bool) -> str:
-    """Our number as the table prints it, with its unit."""
+def show(
+    claim: dict, value: float | None, pending: bool, spec: dict | None = None
+) -> str:
+    """Our number as the table prints it, with its unit (``spec``: the claim's ``ours``
+    unless given, such as its cost)."""
     if value is None:
         return "not yet measured" if pending else "not measured by the book"
-    ours = claim["ours"]
+    ours = spec or claim["ours"]
     unit, digits = ours.get("unit", ""), int(ours.get("digits", 2))
     text = f"{value:+.{digits}f}" if unit == "pt" else f"{value:.{digits}f}"
     return text + {"": "", "%": "%", "×": "×"}.get(unit, " " + unit)
@@ -260,13 +318,20 @@ def table(results_root=None, claims_file=None, details: bool = False):
         value = our_value(c, results_root, cache)
         pending = "ours" in c and value is None
         ours = show(c, value, pending)
+        cost = cost_value(c, results_root, cache)
+        cost_text = None
+        if "cost" in c:
+            label = c["cost"].get("label")
+            cost_text = show(c, cost, pending, c["cost"]) + (f" {label}" if label else "")
+        if cost is not None:
+            ours += f" at {cost_text}"
         arms_ = arms(c, results_root, cache)
-        v = verdict(c, value, arms_)
+        v = verdict(c, value, arms_, cost)
         paper = str(c["paper_value"])
         why = (
             PENDING_WHY
             if v == "pending"
-            else c["why"].strip().format(ours=ours, paper=paper)
+            else c["why"].strip().format(ours=ours, paper=paper, cost=cost_text)
         )
         reason = unfair(c, value, arms_) if "rule" in c and value is not None else None
         if reason:

@@ -267,3 +267,55 @@ def test_no_committed_verdict_rests_on_an_unfair_experiment():
         arms = claims.arms(c)
         value = claims.our_value(c)
         assert claims.unfair(c, value, arms) is None, row.id
+
+
+# ---------------------------------------------------------------- accuracy at a cost
+
+COSTED = ONE.replace(
+    "  why: Ours is {ours}.",
+    '  cost: {expr: "m.a / m.b", unit: "%", scale: 100, digits: 0, label: of b,'
+    ' within: "<= 50"}\n  why: Ours is {ours}; it costs {cost}.',
+)
+
+
+@pytest.mark.parametrize(
+    "gap, share, verdict",
+    [
+        (0.925, 0.4, "reproduced"),  # +0.5 pt at 40%: both hold
+        (0.925, 0.6, "partly"),  # the accuracy holds, at more than the claimed cost
+        (0.921, 0.6, "not reproduced"),  # +0.1 pt is only partly, and too dear
+        (0.915, 0.4, "not reproduced"),  # the cost cannot lift a failed accuracy
+    ],
+)
+def test_a_cost_outside_the_claim_lowers_the_verdict_one_step(
+    tmp_path, gap, share, verdict
+):
+    data = {"a": {"b": gap, "c": 0.92}, "m": {"a": share, "b": 1.0}}
+    (tmp_path / "99_test.json").write_text(json.dumps(data))
+    t = claims.table(results_root=tmp_path, claims_file=write_claims(tmp_path, COSTED))
+    assert t.loc[0, "verdict"] == verdict
+    assert t.loc[0, "ours"].endswith(f" at {100 * share:.0f}% of b")
+    assert t.loc[0, "why"].endswith(f"it costs {100 * share:.0f}% of b.")
+
+
+def test_a_cost_without_a_condition_is_shown_not_judged(tmp_path):
+    shown = COSTED.replace(', within: "<= 50"', "")
+    data = {"a": {"b": 0.925, "c": 0.92}, "m": {"a": 3.0, "b": 1.0}}
+    (tmp_path / "99_test.json").write_text(json.dumps(data))
+    t = claims.table(results_root=tmp_path, claims_file=write_claims(tmp_path, shown))
+    assert t.loc[0, "verdict"] == "reproduced" and t.loc[0, "ours"].endswith("300% of b")
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ('expr: "m.a / m.b"', 'expr: "m.a /"'),
+        ('within: "<= 50"', 'within: "about 50"'),
+        ("label: of b,", "words: of b,"),
+        ("it costs {cost}", "it costs {price}"),
+    ],
+)
+def test_a_malformed_cost_is_refused_by_id(tmp_path, old, new):
+    assert old in COSTED
+    with pytest.raises(claims.ClaimError, match="t-1"):
+        claims.load(write_claims(tmp_path, COSTED.replace(old, new)))
