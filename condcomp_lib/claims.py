@@ -175,9 +175,7 @@ def our_value(claim: dict, results_root=None, _cache: dict | None = None) -> flo
     return _read(claim, claim.get("ours"), results_root, _cache)
 
 
-def cost_value(
-    claim: dict, results_root=None, _cache: dict | None = None
-) -> float | None:
+def cost_value(claim: dict, results_root=None, _cache=None) -> float | None:
     """The claim's cost (its ``cost`` expression over the file in ``ours``), scaled;
     None when it has no cost or the file is not committed."""
     cost = claim.get("cost")
