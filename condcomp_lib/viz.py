@@ -136,6 +136,11 @@ def play(draw, **controls):
     except ImportError:
         draw(**{name: initial(c) for name, c in controls.items()})
         return None
+    sliders = (ipywidgets.IntSlider, ipywidgets.FloatSlider, ipywidgets.SelectionSlider)
+    for c in controls.values():  # wide enough for twenty stops, the name unclipped
+        if isinstance(c, sliders):
+            c.layout.width = c.layout.width or "420px"
+            c.style.description_width = "initial"
     # interact shows the controls and the figure itself; what it returns (the function)
     # would print as a stray line under the cell, stuck at the starting values
     ipywidgets.interact(draw, **controls)

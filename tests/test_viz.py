@@ -1,6 +1,7 @@
 """The book's one table style: what a reader sees in every chapter's tables."""
 
 import pandas as pd
+import pytest
 
 from condcomp_lib import viz
 
@@ -28,3 +29,14 @@ def test_play_returns_nothing_to_print(monkeypatch):
     monkeypatch.setenv("CONDCOMP_HEADLESS", "1")
     assert viz.play(lambda x: drawn.append(x), x=[2, 3]) is None
     assert drawn == [2]
+
+
+def test_play_widens_its_sliders_in_jupyter(monkeypatch):
+    ipywidgets = pytest.importorskip("ipywidgets")
+    monkeypatch.setattr(viz, "headless", lambda: False)
+    shown = []
+    monkeypatch.setattr(ipywidgets, "interact", lambda f, **c: shown.append(c))
+    slider = ipywidgets.FloatSlider(value=0.5, min=0.0, max=1.0)
+    assert viz.play(lambda t, k: None, t=slider, k=[1, 2]) is None
+    assert slider.layout.width == "420px" and shown[0]["t"] is slider
+    assert shown[0]["k"] == [1, 2]  # a list of choices is left to interact
