@@ -259,20 +259,26 @@ def test_the_recorded_seeds_say_what_is_missing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cache, "ROOT", tmp_path)
     (tmp_path / "results").mkdir()
+    with pytest.raises(RuntimeError, match="activity_study.py"):
+        runs.recorded()  # nothing recorded yet
+    path = tmp_path / "results" / f"{runs.STUDY}.json"
+    claims_arms = ("generic", "learned", "per_feature")
     records = [
         {"model": k, "seed": s, "test_acc": 0.7 + s / 100, "epochs": 6,
          "train_images": 20_000}
-        for k in runs.STUDY_KINDS[:-1] for s in (0, 1)
+        for k in claims_arms[:-1] for s in (0, 1)
     ]  # fmt: skip
-    path = tmp_path / "results" / f"{runs.STUDY}.json"
     path.write_text(json.dumps({"runs": records}))
-    with pytest.raises(RuntimeError, match="activity_study.py"):
-        runs.recorded()
-    records.append({**records[0], "model": runs.STUDY_KINDS[-1]})
+    with pytest.raises(RuntimeError, match="per_feature"):
+        runs.recorded()  # an arm of the claims is missing
+    records.append({**records[0], "model": "per_feature"})
     path.write_text(json.dumps({"runs": records}))
-    acc = runs.recorded()
-    assert list(acc) == list(runs.STUDY_KINDS) and "dense" not in acc
-    assert acc["generic"] == {0: 0.7, 1: 0.71} and acc[runs.STUDY_KINDS[-1]] == {0: 0.7}
+    acc = runs.recorded()  # the controls not reached yet: absent, not an error
+    assert list(acc) == list(claims_arms) and "dense" not in acc
+    assert acc["generic"] == {0: 0.7, 1: 0.71} and acc["per_feature"] == {0: 0.7}
+    records.append({**records[0], "model": "random", "seed": 2})
+    path.write_text(json.dumps({"runs": records}))
+    assert runs.recorded()["random"] == {2: 0.7}
 
 
 def test_the_study_script_refuses_an_unknown_network_or_budget():
