@@ -16,8 +16,8 @@ The pieces, leaves first:
 * :func:`pack` and :func:`unpack`: the levels as one flat tensor [B, N] and back, so that
   a whole bundle of lateral inputs moves through :class:`~condcomp_lib.ops.Dispatch` as
   one.
-* :func:`kmeans` (scikit-learn) and :func:`nearest`: the clusters, and the routing of any
-  sample to its nearest centroid (labels play no part).
+* :func:`kmeans` (scikit-learn) and :func:`nearest`, from :mod:`.clusters`: the clusters,
+  and the routing of any sample to its nearest centroid (labels play no part).
 * :class:`Specialist`: the new network. Layer l reads [its own level l-1 ; the lateral
   level l-1]; the head reads [its level 5 ; the lateral level 5].
 * :class:`Node` and :class:`ClusterTree`: the tree. A node holds a specialist and,
@@ -39,6 +39,7 @@ from torch import nn
 from .. import cost
 from ..models import THIN, LeNet, LeNetWidths
 from ..ops import Dispatch
+from .clusters import kmeans, nearest  # noqa: F401  (read as cluster_tree.kmeans too)
 
 CLASSES = 10
 # spatial size of each level of the LeNet (levels 4 and 5 are vectors)
@@ -111,41 +112,6 @@ def unpack(flat: torch.Tensor, channels: tuple[int, ...]) -> list[torch.Tensor]:
         )
     parts = flat.split(sizes, 1)
     return [p.view(len(flat), c, *s) for p, c, s in zip(parts, channels, SIZES)]
-
-
-# ------------------------------------------------------------------ clusters and routes
-
-
-def kmeans(
-    z: torch.Tensor, k: int, seed: int = 0, restarts: int = 4
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """k-means of the rows of z [N, D]: (centroids [k, D], cluster of each row [N]), the
-    best of ``restarts`` runs from different starts (k-means stops in a local optimum,
-    and with few restarts different seeds give different partitions). Only z is read:
-    no label enters the clusters."""
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
-    if k > len(z):
-        raise ValueError(f"k = {k} clusters need at least {k} samples, got {len(z)}")
-    from sklearn.cluster import KMeans
-
-    if not isinstance(restarts, int) or restarts < 1:
-        raise ValueError(f"restarts must be a positive int, got {restarts!r}")
-    km = KMeans(n_clusters=k, n_init=restarts, random_state=seed)
-    km.fit(z.double().numpy())
-    centroids = torch.as_tensor(km.cluster_centers_, dtype=z.dtype)
-    # the clusters are the routes nearest() gives (the same rule at training and test)
-    return centroids, nearest(z, centroids)
-
-
-def nearest(z: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
-    """Index of the nearest centroid (squared Euclidean distance) of every row of z
-    [B, D]: long [B]. ||z - c||^2 = ||z||^2 - 2 z.c + ||c||^2, and ||z||^2 is the same
-    for every c: k * D MACs per sample."""
-    if len(centroids) == 1:
-        return torch.zeros(len(z), dtype=torch.long, device=z.device)
-    scores = z @ centroids.T - 0.5 * (centroids * centroids).sum(1)  # [B, k]
-    return scores.argmax(1)
 
 
 # ------------------------------------------------------------------ the specialist
