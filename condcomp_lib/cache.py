@@ -132,8 +132,13 @@ def save_results(
     ``methods`` are the chapter's entries (built with ``results_schema.entry``); each gets
     the file's stamp. The file is checked against the schema of ``results_schema`` before
     it is written: a bad entry fails here, naming the field, and nothing is written. A
-    chapter that passes no ``methods`` (one not yet written for the schema) still has its
-    run kept, and is told that ``scripts/migrate_results.py`` adds the entries."""
+    chapter that trains no network (a systems chapter) passes ``methods=[]`` and says why
+    in ``results["methods_note"]``."""
+    if methods is None:
+        raise ValueError(
+            f"{chapter}: every results file has its entries; pass methods=[] for a "
+            "chapter that measures no network"
+        )
     out = ROOT / "results"
     out.mkdir(exist_ok=True)
     commit = current_commit()
@@ -148,11 +153,8 @@ def save_results(
         **results,
     }
     path = out / f"{chapter}.json"
-    if methods is None:
-        print(f"{path.name} has no methods entries: scripts/migrate_results.py adds them")
-    else:
-        stamped["methods"] = results_schema.stamped(methods, device, commit, profile)
-        results_schema.validate(stamped, f"results/{path.name}")
+    stamped["methods"] = results_schema.stamped(methods, device, commit, profile)
+    results_schema.validate(stamped, f"results/{path.name}")
     return write_atomically(path, json.dumps(stamped, indent=2) + "\n")
 
 

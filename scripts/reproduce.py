@@ -24,8 +24,7 @@ needs ran in the same invocation, and a chapter that writes no results file of i
 (the comparison) always runs. ``FORCE=1`` (``--force``) runs every selected chapter.
 
 After a chapter's run, a rewritten results file that lacks ``wall_clock_s`` gets the
-run's wall-clock, and one without ``methods`` (a chapter not yet writing its entries)
-gets them from ``scripts/migrate_results.py``. Chapter 3's budget study is not part of
+run's wall-clock. Chapter 3's budget study is not part of
 this: it runs for hours on its own (``make budget``)."""
 
 from __future__ import annotations
@@ -249,15 +248,11 @@ def notebook_code(nb: Path) -> str:
 
 
 def complete(path: Path, seconds: float) -> list[str]:
-    """Bring a freshly written results file into the schema where its chapter did not:
-    its entries from ``migrate_results`` when it has none, ``seconds`` as its wall-clock
-    when it has none. Returns what was added."""
-    import migrate_results
+    """Give a freshly written results file ``seconds`` as its wall-clock when it has
+    none. Returns what was added."""
     from condcomp_lib import cache, results_schema
 
     results, added = json.loads(path.read_text()), []
-    if "methods" not in results:
-        results, added = migrate_results.migrate(results), ["methods"]
     if results.get("wall_clock_s") is None:
         results["wall_clock_s"] = round(seconds, 1)
         added.append("wall_clock_s")

@@ -10,7 +10,6 @@ import pytest
 from condcomp_lib import cache, results_schema
 from condcomp_lib.results_schema import ResultsSchemaError, entry
 
-import migrate_results
 
 FILES = sorted((cache.ROOT / "results").glob("*.json"))
 SOURCE = "results/99_example.json"
@@ -172,12 +171,15 @@ def test_save_results_refuses_a_bad_entry(monkeypatch, tmp_path):
     assert {m["device"] for m in saved["methods"]} == {"CPU"}
 
 
-def test_save_results_keeps_a_run_without_entries(monkeypatch, tmp_path, capsys):
+def test_save_results_refuses_a_run_without_entries(monkeypatch, tmp_path):
     monkeypatch.setattr(cache, "ROOT", tmp_path)
-    path = cache.save_results("99_example", {"x": 1}, "CPU")
-    assert "migrate_results.py" in capsys.readouterr().out
-    saved = json.loads(path.read_text())
-    assert "methods" not in saved and saved["x"] == 1 and saved["profile"] == "full"
+    with pytest.raises(ValueError, match=r"methods=\[\]"):
+        cache.save_results("99_example", {"x": 1}, "CPU")
+    assert not (tmp_path / "results" / "99_example.json").exists()
+    note = {"x": 1, "methods_note": "operations timed, no network trained"}
+    path = cache.save_results("99_example", note, "CPU", methods=[])
+    saved = json.loads(path.read_text())  # a chapter that trains nothing: no entries
+    assert saved["methods"] == [] and saved["x"] == 1 and saved["profile"] == "full"
 
 
 def test_load_methods_has_one_row_per_entry(tmp_path):
@@ -189,138 +191,6 @@ def test_load_methods_has_one_row_per_entry(tmp_path):
     everything = results_schema.load_methods()
     files = [results_schema.validate_file(p) for p in FILES]
     assert len(everything) == sum(len(r["methods"]) for r in files)
-
-
-# ---------------------------------------------------------------- the migration
-
-
-def test_migrating_twice_changes_nothing():
-    for path in FILES:
-        assert migrate_results.migrate(json.loads(path.read_text())) is None
-
-
-def stamp(chapter: str) -> dict:
-    return {
-        "chapter": chapter,
-        "date": "2026-01-01",
-        "device": "CPU",
-        "commit": "abc1234",
-        "torch": "2.0",
-    }
-
-
-def migrated(results: dict) -> dict:
-    out = migrate_results.migrate(results)
-    results_schema.validate(out, f"results/{results['chapter']}.json")
-    assert all(out[k] == v for k, v in results.items())  # only added
-    return {m["name"]: m for m in out["methods"]}
-
-
-def test_chapter_6_as_its_save_cell_writes_it():
-    rows = [
-        {"network": "dense MLP", "test accuracy (%)": 97.0, "MACs per sample": 1000.0},
-        {"network": "learned tau=0.5 (sampled)", "test accuracy (%)": 96.0,
-         "MACs per sample": 500.0},
-        {"network": "learned tau=0.25 (sampled)", "test accuracy (%)": 95.0,
-         "MACs per sample": 250.0},
-        {"network": "learned tau=0.25 (thresholded)", "test accuracy (%)": 95.5,
-         "MACs per sample": 240.0},
-        {"network": "random tau=0.25", "test accuracy (%)": 90.0,
-         "MACs per sample": 250.0},
-        {"network": "dense MLP, time", "batch-1 latency (ms)": 1.0,
-         "batch-256 throughput (img/s)": 100.0},
-        {"network": "random tau=0.25, time", "batch-1 latency (ms)": 0.5,
-         "batch-256 throughput (img/s)": 150.0},
-        {"network": "learned (sampled), time", "batch-1 latency (ms)": 0.4,
-         "batch-256 throughput (img/s)": 160.0},
-        {"network": "learned (thresholded), time", "batch-1 latency (ms)": 0.25,
-         "batch-256 throughput (img/s)": 200.0},
-    ]  # fmt: skip
-    per_seed = {
-        "learned (sampled)": {"0": 0.95, "1": 0.93},
-        "learned (thresholded)": {"0": 0.955, "1": 0.945},
-        "random": {"0": 0.90, "1": 0.91},
-        "dense": {"0": 0.97, "1": 0.975},
-    }
-    results = {
-        **stamp("06_block_policies"),
-        "rows": rows,
-        "accuracy_per_seed": per_seed,
-        "macs_dense": 1000,
-        "speedup_b1": 2.4,
-        "speedup_b256": 1.7,
-        "timing_noisy": False,
-        "targets": {"t": True},
-    }
-    m = migrated(results)
-    assert m["dense MLP"]["role"] == "dense" and m["random tau=0.25"]["role"] == "control"
-    assert m["learned tau=0.25 (sampled)"]["accuracy"]["seeds"] == 2
-    assert m["learned tau=0.25 (sampled)"]["latency_b1_ratio"] == 2.4  # interleaved
-    assert m["learned tau=0.25 (thresholded)"]["latency_b1_ratio"] == 4.0
-    assert m["learned tau=0.25 (thresholded)"]["throughput_b256_ratio"] == 2.0
-    assert m["learned tau=0.5 (sampled)"]["accuracy"] == {
-        "mean": 0.96,
-        "spread": None,
-        "seeds": 1,
-    }
-    assert m["learned tau=0.5 (sampled)"]["latency_b1_ratio"] is None
-
-
-def test_chapter_8_as_its_save_cell_writes_it():
-    main = "tree K = 4, depth 1"
-    names = ["base", "control (K = 1)", main, "every specialist, K = 4"]
-    rows = [{"network": n, "test accuracy (%)": 90.0} for n in names]
-    rows += [
-        {"network": f"{n}, time", "batch-256 throughput (img/s)": 100.0 / (i + 1),
-         "batch-1 latency (ms)": 1.0 + i}
-        for i, n in enumerate(names[:3])
-    ]  # fmt: skip
-    results = {
-        **stamp("08_feature_cluster_trees"),
-        "rows": rows,
-        "accuracy": {n: 0.9 for n in names},
-        "macs": {"base": 100.0, "control (K = 1)": 110.0, main: 120.0,
-                 "every specialist, K = 4": 400.0},
-        "by_seed": [{"seed": 0, "base": 90.0, "control (K = 1)": 89.0, main: 91.0},
-                    {"seed": 1, "base": 90.5, "control (K = 1)": 89.5, main: 90.0}],
-        "timing_noisy": True,
-    }  # fmt: skip
-    m = migrated(results)
-    assert [m[n]["role"] for n in names] == ["dense", "control", "method", "dense"]
-    assert m[main]["accuracy"]["mean"] == pytest.approx(0.905)
-    assert m[main]["accuracy"]["spread"] == pytest.approx(0.01)
-    assert m[main]["latency_b1_ratio"] == pytest.approx(1 / 3)
-    assert m[main]["throughput_b256_ratio"] == pytest.approx(1 / 3)
-    assert m[main]["note"] == "timings from a noisy run"
-    assert m["every specialist, K = 4"]["latency_b1_ratio"] is None
-
-
-def test_chapter_9_as_its_save_cell_writes_it():
-    lkam = {
-        "1.0": {"acc": 0.91, "conv_fraction": 0.6, "groups_on": 0.6, "per_class": []},
-        "2.0": {"acc": 0.90, "conv_fraction": 0.5, "groups_on": 0.5, "per_class": []},
-    }
-    curve = {
-        "with context": [{"threshold": 0.5, "acc": 0.9, "macs": 3e5, "first_share": 0.7}],
-        "no context": [{"threshold": 0.5, "acc": 0.89, "macs": 3e5, "first_share": 0.7}],
-    }
-    results = {
-        **stamp("09_gates_and_cascades"),
-        "thick_acc": 0.92,
-        "lkam": lkam,
-        "static": {"acc": 0.88, "conv_fraction": 0.5, "groups_on": 0.5},
-        "speedup_b256": 1.3,
-        "speedup_b1": 0.9,
-        "cascade": curve,
-        "targets": {"t": False},
-    }
-    m = migrated(results)
-    assert m["thick LeNet"]["macs"]["mean"] == 11787264
-    assert m["LKAM, gain 2.0"]["throughput_b256_ratio"] == 1.3  # the gain timed
-    assert m["LKAM, gain 1.0"]["throughput_b256_ratio"] is None
-    assert m["static pruning"]["role"] == "control"
-    assert m["cascade, with context, threshold 0.5"]["role"] == "method"
-    assert m["cascade, no context, threshold 0.5"]["role"] == "control"
 
 
 class _FullDisk:
