@@ -18,7 +18,7 @@ sections:
   dispatching per block beside the current one (``condcomp_lib.methods.model_cases``);
 * ``cost_model``: the machine's numbers behind ``condcomp_lib.ops.cost_model`` and the
   check of its choice over a grid of active fractions and batch sizes
-  (``condcomp_lib.ops.cost_grid``)."""
+  (``condcomp_lib.cost_grid``)."""
 
 from __future__ import annotations
 
@@ -31,11 +31,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from condcomp_lib import cache
+from condcomp_lib import cache, cost_grid
 from condcomp_lib.bench import compare, device_name
 from condcomp_lib.methods import model_cases
 from condcomp_lib.ops import (
-    cost_grid,
     per_sample_conv2d,
     per_sample_reference,
     routed_conv2d,

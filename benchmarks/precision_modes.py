@@ -22,7 +22,6 @@ so the script can be checked on any machine."""
 from __future__ import annotations
 
 import json
-import pathlib
 from contextlib import contextmanager
 
 import torch

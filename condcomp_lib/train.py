@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from . import cost
 from .data import Split
-from .viz import headless
+from .headless import headless
 
 
 # ---------------------------------------------------------------- profiles

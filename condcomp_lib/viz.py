@@ -9,6 +9,7 @@ from __future__ import annotations
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+from .headless import headless  # noqa: F401  (viz.headless, as the chapters read it)
 
 # A colour-blind-safe cycle (Okabe and Ito), used in the same order in every chapter.
 COLORS = [
@@ -106,14 +107,6 @@ def image_grid(
             ax.set_title(class_names[lab] if class_names else str(lab), fontsize=7)
     fig.tight_layout()
     return fig
-
-
-def headless() -> bool:
-    """True when the chapter runs without a person at the controls (the book's build and
-    tests set ``CONDCOMP_HEADLESS=1``); widgets are then replaced by static figures."""
-    import os
-
-    return os.environ.get("CONDCOMP_HEADLESS", "") not in ("", "0")
 
 
 def play(draw, **controls):

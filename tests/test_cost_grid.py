@@ -2,7 +2,7 @@
 the crossovers read from them are the smallest fractions where the routed path loses and
 where the model goes dense."""
 
-from condcomp_lib.ops import cost_grid
+from condcomp_lib import cost_grid
 
 
 def cell(family, batch, active, routed, chosen):

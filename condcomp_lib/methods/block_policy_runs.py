@@ -31,7 +31,7 @@ from tqdm import tqdm
 from .. import cache, models, train
 from ..information import mutual_information_bits
 from ..data import Dataset, Split
-from ..viz import headless
+from ..headless import headless
 from . import block_policies as bp
 
 KINDS = ("dense", "random", "learned")

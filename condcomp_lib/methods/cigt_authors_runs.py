@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from .. import cache, data, train
-from ..viz import headless
+from ..headless import headless
 from .cigt_authors import ARMS, RECIPE, AuthorsCIGT, Recipe, authors_loss
 
 FILES = (

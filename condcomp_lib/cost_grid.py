@@ -21,14 +21,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..bench import compare, time_fn
-from ..viz import headless
-from . import cost_model
-from . import routed as routed_ops
-from .checks import conv_geometry
-from .cost_model import BlockCost
-from .dispatch import Dispatch
-from .routed import routed_conv2d, routed_linear
+from .bench import compare, time_fn
+from .headless import headless
+from .ops import cost_model
+from .ops import routed as routed_ops
+from .ops.checks import conv_geometry
+from .ops.cost_model import BlockCost
+from .ops.dispatch import Dispatch
+from .ops.routed import routed_conv2d, routed_linear
 
 FRACTIONS = (0.0, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 BATCHES = (1, 16, 256)
