@@ -9,6 +9,7 @@ from __future__ import annotations
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+
 from .headless import headless  # noqa: F401  (viz.headless, as the chapters read it)
 
 # A colour-blind-safe cycle (Okabe and Ito), used in the same order in every chapter.
