@@ -8,7 +8,7 @@ background). The frontier's reading and its judgement of a method are in
 The widths span the operating points of the LeNet chapters' methods: the thick LeNet's
 widths times 0.35, 0.5 and 0.85 (13%, 26% and 72% of its MACs), the thin LeNet (one path
 of the CIGT trellis, 49%) and the thick LeNet itself. Every width is trained with the
-baselines' recipe and budget (:data:`condcomp_lib.models.RECIPE`, the profile's epochs
+baselines' recipe and budget (:data:`condcomp_lib.baselines.RECIPE`, the profile's epochs
 and images), so a method trained with that recipe is compared with networks that had
 exactly its chance. The quick profile, which CI runs, trains three widths on one seed in
 the chapter itself (:func:`trained`). The full profile's five widths on three seeds take
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from . import bench, cache, cost, frontier, models, train
+from . import baselines, bench, cache, cost, frontier, models, train
 from .data import Dataset
 
 FAMILY = "lenet"
@@ -35,7 +35,7 @@ STUDY = "00_frontier"  # the study's results file
 
 
 def recipe_text() -> str:
-    r = models.RECIPE
+    r = baselines.RECIPE
     return (
         f"Adam, lr {r['lr']:g} with a cosine decay, batch {r['batch_size']}, dropout "
         "0.3 on the fully connected layers (chapter 0's baselines)"
@@ -53,7 +53,7 @@ def trained(
     for name in WIDTHS[profile]:
         acc[name] = {}
         for s in SEEDS[profile]:
-            net, info = models.baseline(
+            net, info = baselines.baseline(
                 name, data, profile, seed=s, device=device, progress=progress
             )
             acc[name][s] = train.evaluate(net, data.test, device=device)

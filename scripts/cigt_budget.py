@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from condcomp_lib import budget_study, cache, cost, information, models  # noqa: E402
+from condcomp_lib import baselines, budget_study, cache, cost, information, models  # noqa: E402
 from condcomp_lib.methods import cigt, cigt_runs  # noqa: E402
 
 NAME = "04_cigt_budget"
@@ -58,7 +58,7 @@ def objective() -> cigt.Objective:
 def train_one(model: str, ds, epochs: int, seed: int):
     """(trained network, info), from the cache if there."""
     if model == "thin":
-        return models.baseline("thin", ds, "full", seed=seed, epochs=epochs)
+        return baselines.baseline("thin", ds, "full", seed=seed, epochs=epochs)
     if model == "random":  # the control's key has no objective: it has no IG term
         return cigt_runs.cigt_run(ds, "full", seed, routing="random", epochs=epochs)
     temperature = "fixed" if model == "cigt-fixed" else "scaled"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from condcomp_lib import budget_study, cost, models  # noqa: E402
+from condcomp_lib import baselines, budget_study, cost, models  # noqa: E402
 from condcomp_lib.methods import condconv  # noqa: E402
 
 NAME = "03_condconv_budget"
@@ -30,7 +30,7 @@ NAME = "03_condconv_budget"
 def train_one(model: str, ds, epochs: int, seed: int):
     """(trained network, info): the static LeNet or CondConv, from the cache if there."""
     if model == "static":
-        return models.baseline("thick", ds, "full", seed=seed, epochs=epochs)
+        return baselines.baseline("thick", ds, "full", seed=seed, epochs=epochs)
     return condconv.trained(int(model), ds, "full", seed=seed, epochs=epochs)
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from condcomp_lib import budget_study, cost, frontier_runs, models, train  # noqa: E402
+from condcomp_lib import baselines, budget_study, cost, frontier_runs, models, train  # noqa: E402
 from condcomp_lib.methods import activity_runs, canvas_frontier  # noqa: E402
 
 # ------------------------------------------------------------------ the LeNet family
@@ -41,7 +41,7 @@ from condcomp_lib.methods import activity_runs, canvas_frontier  # noqa: E402
 
 def lenet_train(model: str, ds, epochs: int, seed: int):
     """(trained network, info), from the cache if there (chapter 0's keys)."""
-    return models.baseline(model, ds, "full", seed=seed, epochs=epochs)
+    return baselines.baseline(model, ds, "full", seed=seed, epochs=epochs)
 
 
 def scored(net, split_ds, shape) -> dict:

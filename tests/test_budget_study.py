@@ -179,7 +179,7 @@ def test_a_study_network_stopped_part_way_resumes_from_its_last_epoch(
 ):
     """A budget study's runs last up to an hour: one stopped part-way (the machine shut
     down) keeps its finished epochs in the cache and resumes after the last of them."""
-    from condcomp_lib import models, train
+    from condcomp_lib import baselines, train
     from condcomp_lib.methods import condconv
 
     monkeypatch.setenv("CONDCOMP_CACHE", str(tmp_path))
@@ -187,7 +187,7 @@ def test_a_study_network_stopped_part_way_resumes_from_its_last_epoch(
 
     def trained():
         if which == "static":
-            return models.baseline("thin", ds, "quick", epochs=2, progress=False)
+            return baselines.baseline("thin", ds, "quick", epochs=2, progress=False)
         return condconv.trained(2, ds, "quick", epochs=2, progress=False)
 
     saves, real_save = [], train.save_checkpoint

@@ -4,7 +4,7 @@ is sourced, complete, consistent with its own schedule and with the book's code.
 import inspect
 import re
 
-from condcomp_lib import data, models, train
+from condcomp_lib import baselines, data, train
 from condcomp_lib.methods import cigt, cigt_recipe, cigt_runs
 
 R = cigt_recipe
@@ -55,9 +55,10 @@ def test_epochs_and_learning_rate_schedule_add_up():
 
 def test_the_book_column_matches_the_book_code():
     """The book's values are typed by hand: they must say what the code does."""
-    assert by_name("batch size").book == str(models.RECIPE["batch_size"])
-    assert by_name("initial learning rate").book == f"{models.RECIPE['lr']:g}"
-    assert models.RECIPE["weight_decay"] == 0 and by_name("weight decay").book == "none"
+    assert by_name("batch size").book == str(baselines.RECIPE["batch_size"])
+    assert by_name("initial learning rate").book == f"{baselines.RECIPE['lr']:g}"
+    assert baselines.RECIPE["weight_decay"] == 0
+    assert by_name("weight decay").book == "none"
     fit = inspect.signature(train.fit).parameters
     assert fit["optimizer"].default == "adam" and by_name("optimizer").book == "Adam"
     assert fit["schedule"].default == "cosine"

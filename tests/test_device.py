@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import book  # scripts/book.py
-from condcomp_lib import bench, data, models, train
+from condcomp_lib import baselines, bench, data, models, train
 from condcomp_lib.methods import b_lenet, condconv
 
 MARK = "cpu"  # a device string the library must hand on unchanged
@@ -34,15 +34,15 @@ def recorded(monkeypatch, tmp_path):
         seen.append(("evaluate", device))
         return 0.5
 
-    for module in (models, b_lenet):  # CondConv trains through models.fit_recipe
+    for module in (baselines, b_lenet):  # CondConv trains through baselines.fit_recipe
         monkeypatch.setattr(module, "fit", fake_fit)
-    monkeypatch.setattr(models, "evaluate", fake_evaluate)
+    monkeypatch.setattr(baselines, "evaluate", fake_evaluate)
     return seen
 
 
 def test_library_hands_the_device_to_fit_and_evaluate(recorded, digits28):
     ds = digits28
-    models.baseline("thin", ds, "quick", retrain=True, progress=False, device=MARK)
+    baselines.baseline("thin", ds, "quick", retrain=True, progress=False, device=MARK)
     b_lenet.trained(
         ds, "quick", backbone_name="thin", retrain=True, progress=False, device=MARK
     )

@@ -1,7 +1,8 @@
 """The library's layers: which part may import which, read off the source, so that the
 shape DESIGN.md describes stays. The primitives (``ops``) import nothing above them but
 the MAC ledger; the layers (``nn``) import only the primitives and the ledger; the
-ledger and the headless flag import nothing of the library."""
+networks (``models``) import no training loop and no cache (``baselines`` trains them);
+the ledger and the headless flag import nothing of the library."""
 
 import ast
 from pathlib import Path
@@ -15,6 +16,7 @@ LIB = Path(__file__).resolve().parent.parent / "condcomp_lib"
 ALLOWED = {
     "ops": {"ops", "cost"},
     "nn": {"nn", "ops", "cost"},
+    "models": {"models"},
     "cost": {"cost"},
     "headless": {"headless"},
 }
@@ -80,6 +82,7 @@ def test_the_layers_hold():
         ("condcomp_lib.ops.cost_grid", "condcomp_lib.bench"),  # a benchmark in ops
         ("condcomp_lib.nn.routed", "condcomp_lib.train"),  # a layer and its training
         ("condcomp_lib.cost", "condcomp_lib.viz"),
+        ("condcomp_lib.models", "condcomp_lib.train"),  # a network and its training
     ],
 )
 def test_a_forbidden_import_is_found(module, target):

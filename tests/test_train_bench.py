@@ -5,7 +5,7 @@ import time
 import pytest
 import torch
 
-from condcomp_lib import bench, data, models, train
+from condcomp_lib import baselines, bench, data, models, train
 
 
 def tiny_run(ds, seed):
@@ -178,13 +178,11 @@ def test_timing_check_asserts_only_what_the_data_support():
 
 
 def test_a_budget_other_than_the_profiles_has_its_own_cache_key():
-    from condcomp_lib import models
-
-    assert models.budget_key("full", None) == ""
-    assert models.budget_key("full", train.get_profile("full").epochs) == ""
-    assert models.budget_key("full", 45) == "-e45"
+    assert baselines.budget_key("full", None) == ""
+    assert baselines.budget_key("full", train.get_profile("full").epochs) == ""
+    assert baselines.budget_key("full", 45) == "-e45"
     with pytest.raises(ValueError, match="epochs"):
-        models.budget_key("full", 0)
+        baselines.budget_key("full", 0)
 
 
 def test_the_budget_study_rejects_a_model_it_cannot_train():

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .. import cache, frontier_runs, models, train
+from .. import baselines, cache, frontier_runs, train
 from ..cluttered import ITEM, load_cluttered
 from ..data import Dataset, Split
 from . import activity as act
@@ -152,8 +152,8 @@ def trained(
             net,
             data.train,
             epochs=epochs,
-            lr=models.RECIPE["lr"],
-            batch_size=models.RECIPE["batch_size"],
+            lr=baselines.RECIPE["lr"],
+            batch_size=baselines.RECIPE["batch_size"],
             seed=seed,
             device="cpu",
             desc=f"{kind} ({profile})",

@@ -11,7 +11,8 @@ from torch import nn
 
 from .. import cache
 from ..data import Dataset
-from ..models import BASELINES, LeNet, baseline
+from ..baselines import baseline
+from ..models import BASELINES, LeNet
 from ..train import fit, get_profile
 from .early_exit import ExitNetwork, weighted_exit_loss
 

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .. import cache, models, train
+from .. import baselines, cache, train
 from ..information import mutual_information_bits
 from ..data import Dataset, Split
 from ..headless import headless
@@ -115,7 +115,7 @@ def train_block_mlp(
     net.execution = "masked"
     net.set_mode({"dense": "dense", "random": "random", "learned": "sample"}[kind])
     net.generator = torch.Generator().manual_seed(seed + 1)
-    lr, bs = models.RECIPE["lr"], models.RECIPE["batch_size"]
+    lr, bs = baselines.RECIPE["lr"], baselines.RECIPE["batch_size"]
     groups = [
         {"params": [*net.hidden.parameters(), *net.out.parameters()], "lr": lr},
     ]

@@ -18,7 +18,7 @@ Time does not depend on the weights: every width is timed as a fresh network.
 
 from __future__ import annotations
 
-from .. import cost, frontier_runs, models, train
+from .. import baselines, cost, frontier_runs, train
 from ..data import Dataset
 from . import activity as act
 from . import activity_runs as runs
@@ -52,7 +52,7 @@ def factor_of(model: str) -> float:
 
 
 def recipe_text() -> str:
-    r = models.RECIPE
+    r = baselines.RECIPE
     return (
         f"Adam, lr {r['lr']:g} with a cosine decay, batch {r['batch_size']}, on the "
         "cluttered canvases (chapter 7's network (b))"

@@ -8,7 +8,7 @@ searches of February 2024 with batch normalization everywhere. The authors' valu
 config C's best recorded point (93.07%, the best test accuracy over the epochs evaluated:
 chosen on the test set), with its place in their code (``path:line``) and config A's value
 where it differs; the book's is what :mod:`~condcomp_lib.methods.cigt_runs`,
-:data:`condcomp_lib.models.RECIPE` and :mod:`condcomp_lib.data` do now."""
+:data:`condcomp_lib.baselines.RECIPE` and :mod:`condcomp_lib.data` do now."""
 
 from __future__ import annotations
 

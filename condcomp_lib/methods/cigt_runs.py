@@ -1,6 +1,6 @@
 """Training runs of LeNet-CIGT: the recipe, the cache, and the controls it is judged by.
 
-Used by chapter 4. Every run trains with the baselines' recipe (:data:`models.RECIPE`:
+Used by chapter 4. Every run trains with the baselines' recipe (:data:`baselines.RECIPE`:
 Adam, learning rate 0.002 with a cosine decay, batch 128), so that CIGT, the one-path
 (thin) LeNet and the random-routing trellis differ only in what is routed and how. The
 router temperature decays from 25 to 0.1 over the steps after warm-up
@@ -27,7 +27,7 @@ import time
 
 import torch
 
-from .. import cache, information, models, train
+from .. import baselines, cache, information, train
 from ..data import Dataset, Split
 from . import cigt
 
@@ -37,7 +37,7 @@ TEMPERATURES = ("scaled", "fixed")  # decay scaled to the budget, or the authors
 
 def steps_for(split: Split, epochs: int) -> int:
     """Optimizer steps of ``epochs`` over ``split`` at the recipe's batch size."""
-    return epochs * math.ceil(len(split) / models.RECIPE["batch_size"])
+    return epochs * math.ceil(len(split) / baselines.RECIPE["batch_size"])
 
 
 def objective_for(routing: str, objective: cigt.Objective) -> cigt.Objective:
@@ -100,7 +100,7 @@ def train_cigt(
         desc=desc,
         loss=lambda m, x, y: cigt.cigt_loss(m, x, y, objective, log=log),
         on_step=lambda step, m, hist: m.set_step(step),
-        **models.RECIPE,
+        **baselines.RECIPE,
     )
     info = {
         "seed": seed,

@@ -24,7 +24,7 @@ from dataclasses import astuple, dataclass
 
 import torch
 
-from .. import cache, cost, models, train
+from .. import baselines, cache, cost, models, train
 from ..data import Dataset, Split
 from . import cluster_tree as ct
 from . import conditional_networks as cn
@@ -105,8 +105,8 @@ def fit_one(net: torch.nn.Module, data: Split, epochs: int, seed: int, threads=N
         net,
         data,
         epochs=epochs,
-        lr=models.RECIPE["lr"],
-        batch_size=models.RECIPE["batch_size"],
+        lr=baselines.RECIPE["lr"],
+        batch_size=baselines.RECIPE["batch_size"],
         seed=seed,
         device="cpu",
         progress=False,
@@ -275,7 +275,7 @@ def conditional(ds: Dataset, profile: str, routing: str, seed: int = 0, retrain=
             seed=seed,
             device="cpu",
             desc=f"{routing} routing ({profile})",
-            **models.RECIPE,
+            **baselines.RECIPE,
         )
         return net.eval(), {"routing": routing, "train_seconds": time.perf_counter() - t0}
 

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 from .. import cache
 from ..data import Dataset
-from ..models import THICK, LeNetWidths, budget_key, fit_recipe
+from ..baselines import budget_key, fit_recipe
+from ..models import THICK, LeNetWidths
 from ..nn.condconv import CondConv2d, Routing, condconv_macs, routing_macs
 
 COND_LAYERS = ("conv2", "conv3")  # the layers that hold experts, in depth order
@@ -118,7 +119,7 @@ def train_condconv(
     checkpoint: Path | None = None,
 ) -> tuple[CondLeNet, dict]:
     """Train a :class:`CondLeNet` with the baselines' recipe and budget
-    (:func:`~condcomp_lib.models.fit_recipe`), or for ``epochs``, resuming from
+    (:func:`~condcomp_lib.baselines.fit_recipe`), or for ``epochs``, resuming from
     ``checkpoint`` if a run left one."""
     t0 = time.perf_counter()
     model, run, hist = fit_recipe(
@@ -153,7 +154,7 @@ def trained(
     epochs: int | None = None,
 ) -> tuple[CondLeNet, dict]:
     """The trained CondLeNet with ``num_experts`` experts from the cache, trained first if
-    missing (as :func:`condcomp_lib.models.baseline` does for the static networks, and
+    missing (as :func:`condcomp_lib.baselines.baseline` does for the static networks, and
     resuming, as it does, a training stopped part-way)."""
     if not isinstance(num_experts, int) or num_experts < 1:
         raise ValueError(f"num_experts must be a positive int, got {num_experts!r}")

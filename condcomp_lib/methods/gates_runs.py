@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import bench, cache, cost, models, train
+from .. import baselines, bench, cache, cost, models, train
 from ..data import Dataset, Split
 from . import contextual_cascade as cc
 from . import lkam
@@ -77,7 +77,7 @@ def _fit(model, split: Split, epochs: int, seed: int, loss, desc: str, progress:
         desc=desc,
         progress=progress,
         device="cpu",
-        **models.RECIPE,
+        **baselines.RECIPE,
     )
 
 
@@ -97,7 +97,7 @@ def train_lkam(
     if (gain is None) == (static_groups is None):
         raise ValueError("give either a gain or static_groups")
     s = get_setup(profile)
-    thick, _ = models.baseline("thick", data, profile, seed, progress=progress)
+    thick, _ = baselines.baseline("thick", data, profile, seed, progress=progress)
     what = f"gain{gain}" if gain is not None else f"static{static_groups}"
     key = f"lkam-{profile}-{s.tag()}-g{s.groups}-{what}-seed{seed}"
 
@@ -201,7 +201,7 @@ def train_second(
         top = torch.softmax(train.predict(first, split), 1).amax(1)  # [N]
         cut = top.quantile(s.pass_on).item()  # below it: passed on
         hard = cc.passed_on(first, split, MaxProbRule(cut))  # [n]
-        if len(hard) < 2 * models.RECIPE["batch_size"]:
+        if len(hard) < 2 * baselines.RECIPE["batch_size"]:
             raise ValueError(f"the first network passes on only {len(hard)} samples")
         hard_split = Split(split.x[hard], split.y[hard])
         torch.manual_seed(seed)

@@ -13,7 +13,7 @@ the weights.
 
 from __future__ import annotations
 
-from .. import frontier_runs, models
+from .. import baselines, frontier_runs
 from ..data import Dataset
 from . import block_policies as bp
 from . import block_policy_runs as runs
@@ -28,7 +28,7 @@ def name(width: int) -> str:
 
 
 def recipe_text() -> str:
-    r = models.RECIPE
+    r = baselines.RECIPE
     return (
         f"Adam, lr {r['lr']:g} with a cosine decay, batch {r['batch_size']}, ReLU, every "
         "block on (chapter 6's dense MLP)"
