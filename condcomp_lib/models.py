@@ -18,7 +18,6 @@ from torch import nn
 import torch.nn.functional as F
 
 
-
 @dataclass(frozen=True)
 class LeNetWidths:
     conv1: int = 32

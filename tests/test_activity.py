@@ -291,3 +291,22 @@ def test_the_study_script_refuses_an_unknown_network_or_budget():
 
     with pytest.raises(ValueError, match="6 epochs"):
         activity_study.train("learned", None, 3, 0)
+
+
+def test_the_entries_follow_the_schema_and_the_chapters_roles():
+    from condcomp_lib import results_schema
+
+    s = runs.get_setup("full")
+    acc = {k: {0: 0.7, 1: 0.72, 2: 0.71} for k in runs.KINDS}
+    macs = {k: 1e6 * (i + 1) for i, k in enumerate(runs.KINDS)}
+    out = runs.entries(acc, macs, 2.5e6, 0.4, noisy=True, s=s)
+    results_schema.check(runs.CHAPTER, out)  # raises on a bad entry
+    by = {m["name"]: m for m in out}
+    assert [by[runs.NAMES[k]]["role"] for k in runs.KINDS] == [
+        "dense", "dense", "method", "method", "control", "control"
+    ]  # fmt: skip
+    assert by[runs.NAMES["learned"]]["accuracy"]["seeds"] == 3
+    union = by["(c) specialized, executed by union"]
+    assert union["latency_b1_ratio"] == 0.4 and "noisy" in union["note"]
+    assert union["macs"]["relative"] == 2.5e6 / macs["dense"]
+    assert "32, 64, 128" in by[runs.NAMES["per_feature"]]["note"]

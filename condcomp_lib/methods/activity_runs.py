@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .. import baselines, cache, frontier_runs, train
+from .. import baselines, cache, frontier_runs, results_schema, train
 from ..cluttered import ITEM, load_cluttered
 from ..data import Dataset, Split
 from . import activity as act
@@ -260,3 +260,77 @@ def sweep(learned, random, split: Split, taus, seed: int = 0) -> list[dict]:
     finally:
         learned.tau, random.tau = keep
     return rows
+
+
+# ------------------------------------------------------------------ the results' entries
+
+NAMES = {  # each network's name in the chapter's tables and results entries
+    "generic": "(a) generic, 28x28",
+    "dense": "(b) dense, full resolution",
+    "learned": "(c) specialized",
+    "per_feature": "(c') one group per feature",
+    "random": "(d) random tiles",
+    "all": "(e) every tile, trained",
+}
+ROLES = {
+    "generic": "dense",
+    "dense": "dense",
+    "learned": "method",
+    "per_feature": "method",
+}
+CHAPTER = "07_activity_specialization"
+
+
+def entries(
+    acc: dict,
+    macs: dict,
+    union_macs: float,
+    union_latency_b1: float | None,
+    noisy: bool,
+    s: Setup,
+) -> list[dict]:
+    """The chapter's entries in the results schema: one per network of :data:`KINDS`
+    (``acc``: kind -> {seed: test accuracy}; ``macs``: kind -> MACs per image), and (c)
+    executed by union, with its batch-1 speed-up over (b), both whole networks timed in
+    one run. The (a) and (b) are dense networks, (c) and (c') methods, (d) and (e)
+    controls."""
+    notes = {
+        "generic": "the small network on the 28x28 image",
+        "learned": f"{s.groups} groups of contiguous generic features; executed group by "
+        "group; only the full-resolution part was timed in this way (speedup_part_b1, "
+        "speedup_part_b64)",
+        "per_feature": "one group per generic feature, layers of "
+        + ", ".join(map(str, s.feature_widths))
+        + " channels",
+        "all": "(c)'s architecture trained and tested with every (group, tile) item on",
+    }
+    out = [
+        results_schema.entry(
+            NAMES[k],
+            chapter=CHAPTER,
+            role=ROLES.get(k, "control"),
+            baseline=NAMES["dense"],
+            accuracy=acc[k],
+            macs=macs[k],
+            baseline_macs=macs["dense"],
+            latency_b1_ratio=1.0 if k == "dense" else None,
+            note=notes.get(k),
+        )
+        for k in KINDS
+    ]
+    out.append(
+        results_schema.entry(
+            "(c) specialized, executed by union",
+            chapter=CHAPTER,
+            role="method",
+            baseline=NAMES["dense"],
+            accuracy=acc["learned"],
+            macs=union_macs,
+            baseline_macs=macs["dense"],
+            latency_b1_ratio=union_latency_b1,
+            note="the same network as (c), each layer run on the union of the groups' "
+            "tiles; whole networks timed at batch 1 (and 64, not 256)"
+            + ("; timings from a noisy run" if noisy else ""),
+        )
+    )
+    return out
