@@ -72,3 +72,11 @@ def test_the_verdict_gives_costs_and_targets():
     assert "(c) reaches 72.00% at 12.5% of the dense network's MACs and 5.0x" in text
     assert "(c′) 73.00% at 4.0x" in text and "1.88x" in text and "0.46x" in text
     assert text.endswith("Targets: t1 met, t2 not met.")
+
+
+def test_a_network_with_fewer_seeds_says_so():
+    r = results()
+    r["accuracy_seeds"]["all"] = {"0": 0.74}
+    assert words.accuracy(r, "all") == "74.00% (1 seed)"
+    assert words.accuracy(r, "learned") == "72.00%"
+    assert "(e) reaches 74.00% (1 seed)" in words.discussion(r)
