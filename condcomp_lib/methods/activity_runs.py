@@ -15,10 +15,11 @@ Used by chapter 7. Six networks, compared on the same cluttered canvases:
   tiles are worth to a network that was taught to use them).
 
 Each network is trained with the baselines' recipe (Adam, cosine decay, batch 128) on the
-profile's canvases, for each of the profile's seeds, and cached under a key that names
-what changes its weights. The quick profile shrinks the data, the epochs, the widths and
-the seeds so that CI runs the chapter in two minutes; the full profile is the one whose
-numbers the chapter reports.
+profile's canvases and cached under a key that names what changes its weights. The
+chapter trains one seed's networks; the full profile's other seeds come from
+``scripts/activity_study.py`` (:func:`recorded`). The quick profile shrinks the data, the
+epochs and the widths so that CI runs the chapter in two minutes; the full profile is the
+one whose numbers the chapter reports.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ class Setup:
     epochs: int  # the full-resolution networks
     widths: tuple  # the specialized (and dense) layers' channels
     feature_widths: tuple  # (c')'s: each a multiple of the 32 generic features
-    seeds: tuple = (0,)  # the seeds every network is trained on
     groups: int = 4
     tau: float = 0.5  # the firing threshold the specialized network trains with
 
@@ -61,7 +61,7 @@ class Setup:
 
 SETUPS = {
     "quick": Setup(3000, 1000, 3, 2, (8, 32, 64), (32, 32, 64)),
-    "full": Setup(20000, None, 10, 6, (16, 64, 128), (32, 64, 128), (0, 1, 2)),
+    "full": Setup(20000, None, 10, 6, (16, 64, 128), (32, 64, 128)),
 }
 
 
