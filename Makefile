@@ -9,6 +9,8 @@
 #                  stopped): STUDY=condconv (chapter 3, the default) or STUDY=cigt (chapter 4)
 #   make frontier  the LeNet family's static frontier for chapter 0 (hours; resumes);
 #                  FAMILY=canvas trains chapter 7's
+#   make clusters  chapter 8's arms (base, control, tree, conditional LeNets) on seeds 1
+#                  and 2 at the base's budget (hours; resumes run by run)
 #   make authors   chapter 4's CIGT arms with the authors' own recipe (days on 2 cores;
 #                  resumes run by run and epoch by epoch)
 # Each target creates .venv and fetches the data first when they are missing.
@@ -20,7 +22,7 @@ PROFILE ?= quick
 STUDY   ?= condconv
 STAMP   := $(VENV)/.installed-stamp
 
-.PHONY: all test book reproduce bench budget frontier activity authors data venv clean
+.PHONY: all test book reproduce bench budget frontier activity clusters authors data venv clean
 
 all: test
 
@@ -64,6 +66,9 @@ frontier: data
 
 activity: data
 	$(PY) scripts/activity_study.py
+
+clusters: data
+	$(PY) scripts/cluster_study.py
 
 authors: data
 	$(PY) scripts/cigt_authors.py

@@ -11,6 +11,7 @@ are written once and tested, so a chapter shows only what is new in it:
     ...
     ch.save({"objective": ...}, methods)        # checked always, written in "full"
     full = ch.committed()                       # the committed run, or None (said so)
+    viz.table(ch.paper_table())                 # the paper's numbers beside this run's
     ch.verdict(lambda full: f"CIGT reaches ...")  # the Summary's verdict, or the fallback
 
 The chapter's id is typed once, in :func:`start`.
@@ -25,7 +26,7 @@ from typing import Callable
 
 import torch
 
-from . import bench, cache, results_schema, train, viz
+from . import bench, cache, claims_view, results_schema, train, viz
 
 THREADS = 2  # the book's CPU numbers are measured on two threads
 NOT_COMMITTED = "*No full-profile run is committed yet: run `make reproduce`.*"
@@ -45,6 +46,9 @@ class Chapter:
     device: torch.device
     seed: int
     started: float = field(default_factory=time.perf_counter)
+    # the results this run built, as ``save`` would write them (its entries included):
+    # what the chapter's paper table reads in every profile
+    saved: dict | None = None
 
     @property
     def full(self) -> bool:
@@ -65,6 +69,7 @@ class Chapter:
         Returns the path written, or None in the quick profile."""
         if methods is not None:
             results_schema.check(self.id, methods, self.profile.name)
+        self.saved = {**results, "methods": methods or []}
         if not self.full:
             return None
         path = cache.save_results(
@@ -102,6 +107,14 @@ class Chapter:
             text += words(results)
         _markdown(text)
         return text
+
+    def paper_table(self):
+        """The chapter's claims: the paper's number (from the claims file), this run's
+        (from the results :meth:`save` was given) and the committed full run's, with its
+        verdict (:func:`condcomp_lib.claims_view.chapter_table`)."""
+        if self.saved is None:
+            raise RuntimeError("call save() first: the table reads this run's results")
+        return claims_view.chapter_table(self.id, self.saved, self.profile.name)
 
     def done(self) -> None:
         print(f"chapter ran in {self.elapsed():.0f} s")

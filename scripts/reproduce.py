@@ -58,14 +58,16 @@ MODEL_NEEDS = {
     "09_gates_and_cascades": {"00_baselines"},
 }
 # the long studies a chapter's full profile reads, run (resumably: a run on record is
-# skipped) before the chapter: the static frontiers of chapters 0 and 7 take hours of
-# training (the script and its arguments)
+# skipped) before the chapter: the static frontiers of chapters 0 and 7 and the arms of
+# chapters 7 and 8 on their other seeds take hours of training (the script and its
+# arguments)
 STUDIES = {
     "00_baselines": [["frontier_study.py"]],
     "07_activity_specialization": [
         ["frontier_study.py", "--family", "canvas"],
         ["activity_study.py"],  # the specialized networks on seeds 0, 1 and 2
     ],
+    "08_feature_cluster_trees": [["cluster_study.py"]],  # its arms on seeds 1 and 2
 }
 CHAPTER_NAME = re.compile(r"""["'](\d\d_[a-z0-9_]+)["']""")
 

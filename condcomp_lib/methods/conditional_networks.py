@@ -86,6 +86,7 @@ class ConditionalLeNet(nn.Module):
         if not isinstance(groups, int) or groups < 1 or any(s % groups for s in sizes):
             raise ValueError(f"groups must divide every width {sizes}, got {groups!r}")
         self.groups, self.routing, self.c1 = groups, routing, widths.conv1
+        self.widths = widths
         self.conv1 = nn.Conv2d(1, widths.conv1, 5, padding=2)  # the root, 28x28
         self.router = nn.Linear(widths.conv1, groups) if routing == "explicit" else None
         self.branches = nn.ModuleList(Branch(widths, groups) for _ in range(groups))
@@ -127,6 +128,16 @@ class ConditionalLeNet(nn.Module):
             for g, b in enumerate(self.branches)
         ]
         return Dispatch(route, self.groups).run(h, paths)
+
+
+def soft_twin(net: ConditionalLeNet) -> ConditionalLeNet:
+    """The same weights in a second network that tests as it trained: every branch run
+    and mixed by pi (``test_routing = "soft"``), for the accuracy single-best routing
+    gives up."""
+    twin = ConditionalLeNet(net.widths, net.groups, net.routing)
+    twin.load_state_dict(net.state_dict())
+    twin.eval().test_routing = "soft"
+    return twin
 
 
 def soft_routing_loss(balance: float = 0.1):
