@@ -16,11 +16,11 @@ from . import claims
 from .claim_rules import evaluate, parse
 
 
-def this_run_value(claim: dict, results: dict | None) -> float | None:
-    """The claim's number read from ``results`` (a chapter's results as it built them,
-    with its ``methods`` entries), scaled; None when the claim reads another file, or
+def this_run_value(claim: dict, results: dict | None, spec: dict | None = None):
+    """The claim's number (or, given ``spec``, its cost) read from ``results`` (a
+    chapter's results as it built them, with its ``methods`` entries), scaled; None when
     this run's results lack what its expression reads (a quick run measures less)."""
-    ours = claim.get("ours")
+    ours = spec or claim.get("ours")
     if results is None or ours is None:
         return None
     try:
@@ -60,6 +60,11 @@ def chapter_table(
             now = "not measured in this run"
         else:
             now = claims.show(c, value, pending=False)
+            cost = this_run_value(c, this_run, c["cost"]) if "cost" in c else None
+            if cost is not None:  # the cost the claim allows, as the full run shows it
+                label = c["cost"].get("label")
+                now += " at " + claims.show(c, cost, False, c["cost"])
+                now += f" {label}" if label else ""
         rows.append(
             {
                 "paper": row["paper"],

@@ -17,6 +17,7 @@ CLAIMS = """
   source: Table 1 [V-paper]
   status: verified
   ours: {file: 99_test, expr: "a.b - a.c", unit: pt, scale: 100}
+  cost: {expr: "a.m", unit: "×", label: "the base's MACs"}
   rule: {reproduced_if: ">= 0.3", partly_if: "> 0"}
   why: Ours is {ours}.
 - id: t-2
@@ -52,12 +53,14 @@ def table(tmp_path, this_run, committed=None):
 
 
 def test_this_run_and_the_committed_run_sit_beside_the_papers_number(tmp_path):
-    t = table(tmp_path, {"a": {"b": 0.5, "c": 0.49}}, {"a": {"b": 0.925, "c": 0.92}})
+    now = {"a": {"b": 0.5, "c": 0.49, "m": 2.0}}
+    t = table(tmp_path, now, {"a": {"b": 0.925, "c": 0.92, "m": 1.25}})
     assert list(t["claim"]) == ["a gain", "a study's number"]  # this chapter's only
     first = t.iloc[0]
     assert first["paper's number"] == "+1 pt"
-    assert first["this run (quick)"] == "+1.00 pt"
-    assert first["committed full run"] == "+0.50 pt"
+    # each with the cost it came at
+    assert first["this run (quick)"] == "+1.00 pt at 2.00× the base's MACs"
+    assert first["committed full run"] == "+0.50 pt at 1.25× the base's MACs"
     assert first["verdict (full run)"] == "reproduced"
     # a claim read from a study's file has no number of this run
     assert t.iloc[1]["this run (quick)"].startswith("from its study")
