@@ -11,6 +11,8 @@
 #                  FAMILY=canvas trains chapter 7's
 #   make clusters  chapter 8's arms (base, control, tree, conditional LeNets) on seeds 1
 #                  and 2 at the base's budget (hours; resumes run by run)
+#   make lkam      chapter 9's LKAM networks (thick LeNet, the gain sweep, static pruning)
+#                  on seeds 1 and 2 (about an hour; resumes run by run)
 #   make authors   chapter 4's CIGT arms with the authors' own recipe (days on 2 cores;
 #                  resumes run by run and epoch by epoch)
 # Each target creates .venv and fetches the data first when they are missing.
@@ -22,7 +24,7 @@ PROFILE ?= quick
 STUDY   ?= condconv
 STAMP   := $(VENV)/.installed-stamp
 
-.PHONY: all test book reproduce bench budget frontier activity clusters authors data venv clean
+.PHONY: all test book reproduce bench budget frontier activity clusters lkam authors data venv clean
 
 all: test
 
@@ -69,6 +71,9 @@ activity: data
 
 clusters: data
 	$(PY) scripts/cluster_study.py
+
+lkam: data
+	$(PY) scripts/lkam_study.py
 
 authors: data
 	$(PY) scripts/cigt_authors.py

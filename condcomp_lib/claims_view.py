@@ -54,7 +54,9 @@ def chapter_table(
         c = by_id[row["id"]]
         mine = c.get("ours", {}).get("file") == chapter
         value = this_run_value(c, this_run) if mine else None
-        if not mine:
+        if "ours" not in c:
+            now = "not measured by the book"
+        elif not mine:
             now = "from its study: see the full run"
         elif value is None:
             now = "not measured in this run"

@@ -59,7 +59,7 @@ MODEL_NEEDS = {
 }
 # the long studies a chapter's full profile reads, run (resumably: a run on record is
 # skipped) before the chapter: the static frontiers of chapters 0 and 7 and the arms of
-# chapters 7 and 8 on their other seeds take hours of training (the script and its
+# chapters 7, 8 and 9 on their other seeds take hours of training (the script and its
 # arguments)
 STUDIES = {
     "00_baselines": [["frontier_study.py"]],
@@ -68,6 +68,7 @@ STUDIES = {
         ["activity_study.py"],  # the specialized networks on seeds 0, 1 and 2
     ],
     "08_feature_cluster_trees": [["cluster_study.py"]],  # its arms on seeds 1 and 2
+    "09_gates_and_cascades": [["lkam_study.py"]],  # the LKAM networks on seeds 1 and 2
 }
 CHAPTER_NAME = re.compile(r"""["'](\d\d_[a-z0-9_]+)["']""")
 

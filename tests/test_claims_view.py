@@ -30,6 +30,15 @@ CLAIMS = """
   ours: {file: 99_study, expr: "r", unit: "×"}
   verdict: not comparable
   why: Ours is {ours}.
+- id: t-3
+  chapter: 99_test
+  paper: somebody2020
+  claim: words only
+  paper_value: a hope
+  source: the letter [V-paper]
+  status: verified
+  verdict: not comparable
+  why: none.
 - id: u-1
   chapter: 98_other
   paper: somebody2020
@@ -55,7 +64,7 @@ def table(tmp_path, this_run, committed=None):
 def test_this_run_and_the_committed_run_sit_beside_the_papers_number(tmp_path):
     now = {"a": {"b": 0.5, "c": 0.49, "m": 2.0}}
     t = table(tmp_path, now, {"a": {"b": 0.925, "c": 0.92, "m": 1.25}})
-    assert list(t["claim"]) == ["a gain", "a study's number"]  # this chapter's only
+    assert list(t["claim"]) == ["a gain", "a study's number", "words only"]
     first = t.iloc[0]
     assert first["paper's number"] == "+1 pt"
     # each with the cost it came at
@@ -65,6 +74,7 @@ def test_this_run_and_the_committed_run_sit_beside_the_papers_number(tmp_path):
     # a claim read from a study's file has no number of this run
     assert t.iloc[1]["this run (quick)"].startswith("from its study")
     assert t.iloc[1]["paper's number"] == "2× (unverified)"
+    assert t.iloc[2]["this run (quick)"] == "not measured by the book"
 
 
 def test_a_quick_run_that_lacks_a_field_says_so(tmp_path):
