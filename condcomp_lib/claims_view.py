@@ -12,8 +12,32 @@ every profile), and the committed full run's, with its verdict as chapter 10 giv
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from . import claims
 from .claim_rules import evaluate, parse
+
+BIB = Path(__file__).resolve().parent.parent / "book" / "references.bib"
+
+
+def short_citations(bib: Path = BIB) -> dict[str, str]:
+    """{citation key: "Surname et al. (year)"} from the book's bibliography, so that a
+    table names a paper as a reader would, not by its key; {} without the file."""
+    if not bib.is_file():
+        return {}
+    out = {}
+    for key, body in re.findall(r"@\w+\{([^,\s]+),(.*?)\n\}", bib.read_text(), re.S):
+        authors = re.search(r"author\s*=\s*\{(.*?)\},?\n", body, re.S)
+        year = re.search(r"year\s*=\s*\{?(\d{4})", body)
+        if not (authors and year):
+            continue
+        names = [a.strip() for a in authors.group(1).split(" and ")]
+        first = names[0].split()[-1].strip("{}")
+        out[key] = f"{first}{' et al.' if len(names) > 2 else ''}"
+        out[key] += f"{' and ' + names[1].split()[-1] if len(names) == 2 else ''}"
+        out[key] += f" ({year.group(1)})"
+    return out
 
 
 def this_run_value(claim: dict, results: dict | None, spec: dict | None = None):
@@ -49,6 +73,7 @@ def chapter_table(
     if book.empty:
         raise ValueError(f"the claims file holds no claim of chapter {chapter!r}")
     by_id = {c["id"]: c for c in claims.load(claims_file)}
+    cite = short_citations()
     rows = []
     for _, row in book.iterrows():
         c = by_id[row["id"]]
@@ -69,7 +94,7 @@ def chapter_table(
                 now += f" {label}" if label else ""
         rows.append(
             {
-                "paper": row["paper"],
+                "paper": cite.get(row["paper"], row["paper"]),
                 "claim": row["claim"],
                 "paper's number": row["paper's number"],
                 f"this run ({profile})": now,
@@ -79,4 +104,6 @@ def chapter_table(
         )
     import pandas as pd
 
-    return pd.DataFrame(rows).set_index("paper")
+    table = pd.DataFrame(rows).set_index("paper")
+    table.index.name = None  # the citations name themselves; no header row for them
+    return table

@@ -64,6 +64,7 @@ def table(tmp_path, this_run, committed=None):
 def test_this_run_and_the_committed_run_sit_beside_the_papers_number(tmp_path):
     now = {"a": {"b": 0.5, "c": 0.49, "m": 2.0}}
     t = table(tmp_path, now, {"a": {"b": 0.925, "c": 0.92, "m": 1.25}})
+    assert t.index[0] == "somebody2020"  # a key the bibliography lacks: as it is
     assert list(t["claim"]) == ["a gain", "a study's number", "words only"]
     first = t.iloc[0]
     assert first["paper's number"] == "+1 pt"
@@ -96,3 +97,22 @@ def test_the_chapter_keeps_what_it_saved_for_its_paper_table():
         ch.paper_table()
     assert ch.save({"x": 1}, None) is None  # quick: checked, not written
     assert ch.saved == {"x": 1, "methods": []}
+
+
+def test_papers_are_named_as_a_reader_cites_them(tmp_path):
+    bib = tmp_path / "refs.bib"
+    bib.write_text(
+        "@article{one2020,\n  author = {Ann One},\n  year = {2020}\n}\n\n"
+        "@article{two2021,\n  author  = {Ann One and Bob Two},\n  year    = 2021\n}\n\n"
+        "@misc{many2019,\n  author = {A. Many and B. Others and C. Third},\n"
+        "  year = {2019}\n}\n"
+    )
+    assert claims_view.short_citations(bib) == {
+        "one2020": "One (2020)",
+        "two2021": "One and Two (2021)",
+        "many2019": "Many et al. (2019)",
+    }
+    assert claims_view.short_citations(tmp_path / "none.bib") == {}
+    # the book's own bibliography names every paper of the claims
+    cites = claims_view.short_citations()
+    assert cites["olah2013conditional"] == "Olah (2013)"
