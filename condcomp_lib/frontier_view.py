@@ -162,10 +162,21 @@ def plot(front: frontier.Frontier, judged: list[dict], ax, title: str = ""):
         alpha=0.15,
         label="the frontier's seed spread",
     )
+    # one chapter: a colour and a legend line per point; several (chapter 10): a colour
+    # per chapter, since twenty names in one legend would hide the points they name
+    chapters = list(dict.fromkeys(r["chapter"] for r in judged))
+    by_chapter = len(chapters) > 1
     for i, r in enumerate(judged):
-        marker = "x" if r["outside"] else "o"
+        k = chapters.index(r["chapter"]) if by_chapter else i
+        # past the palette's colours, another shape: no two legend lines look alike
+        marker = "x" if r["outside"] else "os^D"[k // len(viz.COLORS) % 4]
+        label = chapter_label(r["chapter"]) if by_chapter else r["name"]
+        first = not by_chapter or k not in {
+            chapters.index(q["chapter"]) for q in judged[:i]
+        }
         ax.plot(100 * r["macs_share"], 100 * r["accuracy"], marker, ms=7,
-                color=viz.COLORS[i % len(viz.COLORS)], label=r["name"])  # fmt: skip
+                color=viz.COLORS[k % len(viz.COLORS)],
+                label=label if first else None)  # fmt: skip
     ax.set_xscale("log")
     low = min([xs[0], *(100 * r["macs_share"] for r in judged)])
     ticks = [t for t in (1, 2, 5, 10, 20, 50, 100) if t >= low / 1.5]
@@ -174,7 +185,14 @@ def plot(front: frontier.Frontier, judged: list[dict], ax, title: str = ""):
     ax.set_xlabel(f"MACs (% of {WIDEST[front.family]})")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.14), ncol=2)
+
+
+def chapter_label(chapter: str) -> str:
+    """ "01_early_exit" -> "chapter 1, early exit"."""
+    number, _, name = chapter.partition("_")
+    words = [{"cigt": "CIGT", "condconv": "CondConv"}.get(w, w) for w in name.split("_")]
+    return f"chapter {int(number)}, {' '.join(words)}"
 
 
 def table(judged: list[dict]):

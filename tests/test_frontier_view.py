@@ -160,3 +160,8 @@ def test_places_key_every_judged_method_by_chapter_and_name(book):
     assert frontier_view.place(placed["04_cigt", "routed"]) == "above (+2.00 pt)"
     assert frontier_view.place(placed["04_cigt", "big"]) == "outside its range"
     assert frontier_view.place(None) == "no frontier"
+
+
+def test_a_chapter_is_labelled_as_the_book_names_it():
+    assert frontier_view.chapter_label("01_early_exit") == "chapter 1, early exit"
+    assert frontier_view.chapter_label("04_cigt") == "chapter 4, CIGT"
