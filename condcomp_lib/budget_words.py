@@ -178,3 +178,24 @@ def cigt(runs: list[dict]) -> str:
             f"{per_seed.max() - per_seed.min():.2f} pt."
         )
     return " ".join(text)
+
+
+def summary(runs: list[dict], models: dict, baseline: str, what: str) -> str:
+    """The Summary's line on a budget study: each of ``models`` (model -> its name)
+    minus ``baseline`` of the same seed at every budget, averaged over the seeds run;
+    ``what`` names the comparison."""
+    gaps = {m: budget_study.gaps(runs, m, baseline) for m in models}
+    budgets = sorted({e for g in gaps.values() for e in g})
+    parts = [
+        f"{epochs(e)}: "
+        + ", ".join(
+            f"{models[m]} {g[e][0]:+.2f} pt ({g[e][1]} seed{'s' if g[e][1] > 1 else ''})"
+            for m, g in gaps.items()
+            if e in g
+        )
+        for e in budgets
+    ]
+    return (
+        f"**The budget study** ({len(runs)} runs; {what}, averaged over the seeds "
+        f"run): {'; '.join(parts)}."
+    )
