@@ -26,6 +26,7 @@ def entry(
     throughput_b256_ratio: float | None = None,
     params: int | None = None,
     note: str | None = None,
+    budget: tuple[int, int] | None = None,
 ) -> dict:
     """One entry from plain numbers; the stamp is added when the file is saved.
 
@@ -34,7 +35,8 @@ def entry(
     pair (baseline's batch-1 time, this entry's), ``throughput_b256`` the pair
     (baseline's batch-256 throughput, this entry's), both from the same run; a chapter
     that measured the ratio itself (interleaved rounds) passes ``latency_b1_ratio`` or
-    ``throughput_b256_ratio`` instead."""
+    ``throughput_b256_ratio`` instead. ``budget`` is (epochs, training images), for
+    the claims that compare entries to check that their arms trained alike."""
     if isinstance(accuracy, Mapping):
         accuracy = list(accuracy.values())
     one = isinstance(accuracy, (int, float)) or getattr(accuracy, "ndim", None) == 0
@@ -64,6 +66,8 @@ def entry(
     }
     if note:
         out["note"] = note
+    if budget is not None:
+        out["budget"] = {"epochs": int(budget[0]), "train_images": int(budget[1])}
     return out
 
 

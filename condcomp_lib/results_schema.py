@@ -45,6 +45,9 @@ An entry describes one network at one operating point:
     copies of the file's stamp;
 ``note`` (optional)
     a short remark: the operating point, a noisy timing;
+``budget`` (optional for a method, dense network or control)
+    how long it was trained, ``{"epochs": n, "train_images": n}``: a claim comparing
+    two entries whose budgets differ is inconclusive (:mod:`condcomp_lib.claims`);
 ``family``, ``recipe``, ``budget`` (frontier entries, and only they)
     the network family's name ("lenet"), how it was trained (a short text) and for how
     long (``{"epochs": n, "train_images": n}``). Every entry of a family has the same
@@ -79,7 +82,7 @@ ENTRY_FIELDS = (
     "params",
     *STAMP,
 )
-OPTIONAL_FIELDS = ("note",)
+OPTIONAL_FIELDS = ("note", "budget")
 FRONTIER_FIELDS = ("family", "recipe", "budget")  # frontier entries' own, all required
 MIN_WIDTHS = 3  # a frontier of fewer widths is not a curve to read a cost off
 
@@ -159,6 +162,8 @@ def validate(results: dict, source: str) -> None:
     by_name = {m["name"]: m for m in methods}
     for i, m in enumerate(methods):
         _check_entry(m, f"methods[{i}]", results, by_name, fail)
+        if "budget" in m and m["role"] != "frontier":
+            _check_budget(m, f"methods[{i}]", fail)
     _check_families(methods, fail)
 
 
@@ -172,15 +177,7 @@ def _check_families(methods: list[dict], fail) -> None:
                 fail(f"methods[{i}].family", f"expected a name, got {m['family']!r}")
             if not isinstance(m["recipe"], str) or not m["recipe"]:
                 fail(f"methods[{i}].recipe", f"expected a text, got {m['recipe']!r}")
-            budget = _object(
-                m, "budget", ("epochs", "train_images"), f"methods[{i}]", fail
-            )
-            for key, v in budget.items():
-                if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
-                    fail(
-                        f"methods[{i}].budget.{key}",
-                        f"expected an integer >= 1, got {v!r}",
-                    )
+            _check_budget(m, f"methods[{i}]", fail)
             families.setdefault(m["family"], []).append((i, m))
     for family, members in families.items():
         i0, first = members[0]
@@ -247,6 +244,14 @@ def _check_entry(m: dict, p: str, results: dict, by_name: dict, fail) -> None:
             f"expected mean / {m['baseline']!r}'s mean = {expected:.6g}, "
             f"got {macs['relative']!r}",
         )
+
+
+def _check_budget(m: dict, p: str, fail) -> None:
+    """An entry's budget: epochs and training images, each an integer >= 1."""
+    budget = _object(m, "budget", ("epochs", "train_images"), p, fail)
+    for key, v in budget.items():
+        if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+            fail(f"{p}.budget.{key}", f"expected an integer >= 1, got {v!r}")
 
 
 def _object(m: dict, key: str, fields: tuple, p: str, fail) -> dict:

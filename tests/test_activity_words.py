@@ -28,6 +28,7 @@ def results(**acc):
         "setup": {"tau": 0.5},
         "speedup_part_b64": 1.88,
         "speedup_part_b1": 0.46,
+        "targets": {"t1": True, "t2": False},
     }
 
 
@@ -68,9 +69,11 @@ def test_the_pieces_sentence_only_where_skipping_cost_something():
 
 
 def test_the_verdict_gives_costs_and_targets():
-    text = words.verdict(results(), "t1 met, t2 not met")
+    text = words.verdict(results())
+    assert text.startswith("over 3 seeds (accuracies are their means), activity ")
     assert "(c) reaches 72.00% at 12.5% of the dense network's MACs and 5.0x" in text
     assert "(c′) 73.00% at 4.0x" in text and "1.88x" in text and "0.46x" in text
+    assert "70.00% for random tiles" in text and "74.00% for (c)'s network" in text
     assert text.endswith("Targets: t1 met, t2 not met.")
 
 
@@ -80,3 +83,4 @@ def test_a_network_with_fewer_seeds_says_so():
     assert words.accuracy(r, "all") == "74.00% (1 seed)"
     assert words.accuracy(r, "learned") == "72.00%"
     assert "(e) reaches 74.00% (1 seed)" in words.discussion(r)
+    assert "74.00% (1 seed) for (c)'s network trained" in words.verdict(r)

@@ -43,6 +43,22 @@ def example() -> dict:
 
 def test_the_example_is_valid():
     results_schema.validate(example(), SOURCE)
+    # a method's budget is optional, and when given it is checked
+    with_budget = example()
+    with_budget["methods"][1]["budget"] = {"epochs": 15, "train_images": 55_000}
+    results_schema.validate(with_budget, SOURCE)
+
+
+def test_an_entry_records_its_budget():
+    m = results_schema.entry(
+        "m", chapter="c", role="method", baseline="b", accuracy=0.9, macs=1,
+        baseline_macs=2, budget=(15, 55_000),
+    )  # fmt: skip
+    assert m["budget"] == {"epochs": 15, "train_images": 55_000}
+    assert "budget" not in results_schema.entry(
+        "m", chapter="c", role="method", baseline="b", accuracy=0.9, macs=1,
+        baseline_macs=2,
+    )  # fmt: skip
 
 
 def broken(change) -> dict:
@@ -82,6 +98,14 @@ def broken(change) -> dict:
         (lambda r: r["methods"][0].update(params=1.5), "methods[0].params"),
         (lambda r: r["methods"][0].update(extra=1), "methods[0].extra"),
         (lambda r: r.update(methods=[]), "methods_note"),
+        (
+            lambda r: r["methods"][1].update(budget={"epochs": 15}),
+            "methods[1].budget.train_images",
+        ),
+        (
+            lambda r: r["methods"][1].update(budget={"epochs": 0, "train_images": 9}),
+            "methods[1].budget.epochs",
+        ),
     ],
     ids=lambda x: x if isinstance(x, str) else "",
 )

@@ -2,9 +2,10 @@
 what the run says, generated from ``results/07_activity_specialization.json`` so that no
 sentence can drift from the numbers.
 
-Used by chapter 7. Every function takes the committed results (a dict); the network kinds
-are those of :mod:`condcomp_lib.methods.activity_runs`: (a) ``generic``, (b) ``dense``,
-(c) ``learned``, (c') ``per_feature``, (d) ``random``, (e) ``all``.
+Used by chapter 7 (``ch.verdict(words.verdict)`` for a run of the present design, and
+``words.discussion(full)``). Every function takes the committed results (a dict); the
+network kinds are those of :mod:`condcomp_lib.methods.activity_runs`: (a) ``generic``,
+(b) ``dense``, (c) ``learned``, (c') ``per_feature``, (d) ``random``, (e) ``all``.
 """
 
 from __future__ import annotations
@@ -89,12 +90,18 @@ def discussion(full: dict) -> str:
     )
 
 
-def verdict(full: dict, met: str) -> str:
-    """The Summary's verdict after its stamp; ``met`` lists the targets, met or not."""
+def verdict(full: dict) -> str:
+    """The Summary's verdict after its stamp: (c) and (c') against (a), (b), (d) and (e),
+    means over the run's seeds, their MACs and the time of (c)'s full-resolution pass;
+    then the targets, met or not. For a run of the present design (:func:`current`)."""
     acc = {k: 100 * v for k, v in full["accuracy"].items()}
     macs = full["macs"]
+    met = ", ".join(
+        f"{k} {'met' if v else 'not met'}" for k, v in full["targets"].items()
+    )
     return (
-        f"activity specialization with four groups (c) reaches {acc['learned']:.2f}% at "
+        f"over {len(full['seeds'])} seeds (accuracies are their means), activity "
+        f"specialization with four groups (c) reaches {acc['learned']:.2f}% at "
         f"{100 * macs['learned'] / macs['dense']:.1f}% of the dense network's MACs and "
         f"{macs['learned'] / macs['generic']:.1f}x the original network's, and with one "
         f"group per feature (c′) {acc['per_feature']:.2f}% at "
