@@ -39,3 +39,35 @@ def test_lambda_zero_and_the_share_of_the_thick_macs_read_as_numbers():
     text = words.verdict(f)
     assert text.startswith("the learned exit policy (λ = 0) reaches")
     assert "at 100% of the thick network's MACs" in text
+
+
+def test_the_other_chapters_runs_are_read_not_typed():
+    ch2 = {
+        "date": "2026-11-22",
+        "device": "cpu A",
+        "exit_policy": {
+            "T_entropy": 0.5,
+            "entropy": {"accuracy (%)": 91.62},
+            "final_exit_accuracy": 91.95,
+        },
+        "selection": {"thick_accuracy": 92.15},
+    }
+    ch1 = {
+        "date": "2026-11-27",
+        "device": "cpu B",
+        "accuracy": {"baseline": 92.34},
+        "operating_point": {"T": 0.5, "accuracy": 91.86, "accuracy_final_exit": 92.16},
+    }
+    ch0 = {
+        "date": "2026-12-07",
+        "device": "cpu A",
+        "baselines": {"thick": {"test_acc": 0.9215}},
+    }
+    text = words.other_runs(ch2, ch1, ch0)
+    assert "This chapter's (2026-11-22, cpu A) has a thick LeNet of 92.15%" in text
+    assert (
+        "chapter 1's (2026-11-27, cpu B) a backbone of 92.34% and a B-LeNet of " in text
+    )
+    assert "chapter 0's (2026-12-07, cpu A) a thick LeNet of 92.15%." in text
+    only = words.other_runs(ch2, None, None)  # the other chapters not committed
+    assert "chapter 1's (" not in only and only.endswith("chapters' accuracies.")
