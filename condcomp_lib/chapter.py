@@ -27,14 +27,10 @@ from typing import Callable
 import torch
 
 from . import bench, cache, claims_view, results_schema, train, viz
+from .words import met  # noqa: F401  (chapters call chapter.met)
 
 THREADS = 2  # the book's CPU numbers are measured on two threads
 NOT_COMMITTED = "*No full-profile run is committed yet: run `make reproduce`.*"
-
-
-def met(ok: bool) -> str:
-    """How a target reads in the book's tables and sentences."""
-    return "met" if ok else "not met"
 
 
 @dataclass

@@ -7,6 +7,8 @@ the CPU of the committed benchmark the chapter's table of models reads).
 
 from __future__ import annotations
 
+from . import words
+
 
 def benchmark(full: dict, bench_cpu: str | None) -> str:
     """Where the committed benchmark of the table of models ran, against the full run's
@@ -30,9 +32,7 @@ def verdict(full: dict, bench_cpu: str | None = None) -> str:
     cigt1 = 1 / rr["CIGT batch 1 vs thin (latency)"]["ratio"]
     ee1 = rr["early exit batch 1 vs backbone (latency)"]["ratio"]
     eep = full["early_exit_profile"]
-    met = ", ".join(
-        f"{k}: {'met' if v else 'not met'}" for k, v in full["targets"].items()
-    )
+    met = words.targets(full, sep=": ")
     return (
         f"over {len(g['cells'])} cells of the grid the cost model's pick was at worst "
         f"{w['auto_vs_dense']:.2f}x dense-then-mask ({w['family']}, batch "

@@ -10,6 +10,8 @@ network kinds are those of :mod:`condcomp_lib.methods.activity_runs`: (a) ``gene
 
 from __future__ import annotations
 
+from .. import words
+
 # a committed run of the chapter's first design is shown as such, not discussed: its
 # verdicts rest on one seed, and its (e) was never trained with every tile on
 EARLIER = (
@@ -96,9 +98,7 @@ def verdict(full: dict) -> str:
     then the targets, met or not. For a run of the present design (:func:`current`)."""
     acc = {k: 100 * v for k, v in full["accuracy"].items()}
     macs = full["macs"]
-    met = ", ".join(
-        f"{k} {'met' if v else 'not met'}" for k, v in full["targets"].items()
-    )
+    met = words.targets(full)
     return (
         f"over {len(full['seeds'])} seeds (accuracies are their means), activity "
         f"specialization with four groups (c) reaches {acc['learned']:.2f}% at "

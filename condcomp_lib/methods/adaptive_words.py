@@ -6,15 +6,15 @@ Used by chapter 2 (``ch.verdict(adaptive_words.verdict)``).
 
 from __future__ import annotations
 
+from .. import words
+
 
 def verdict(full: dict) -> str:
     """The learned exit policy against the entropy knee, and network selection between
     the thin and the thick LeNet: accuracy and MACs at the chosen λ; then the
     targets."""
     ex, sel = full["exit_policy"], full["selection"]
-    met = ", ".join(
-        f"{k} {'met' if v else 'not met'}" for k, v in full["targets_met"].items()
-    )
+    met = words.targets(full, "targets_met")
     return (
         f"the learned exit policy (λ = {ex['lambda']:g}) reaches "
         f"{ex['policy']['accuracy (%)']:.2f}% at "

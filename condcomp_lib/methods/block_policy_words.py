@@ -8,14 +8,14 @@ Used by chapter 6 (``ch.verdict(block_policy_words.verdict)``, then
 
 from __future__ import annotations
 
+from .. import words
+
 
 def verdict(full: dict) -> str:
     """The learned policy at tau = 1/4 against random blocks at the same rate and the
     dense MLP (means over the seeds), its MACs, its time on the CPU; then the targets."""
     a = {m: 100 * v for m, v in full["accuracy_mean"].items()}
-    met = ", ".join(
-        f"{k} {'met' if v else 'not met'}" for k, v in full["targets"].items()
-    )
+    met = words.targets(full)
     return (
         f"on average over {len(full['budget']['seeds'])} seed(s) at tau = 1/4 (the "
         "tables of accuracy and MACs above show seed 0 alone), the learned policy "

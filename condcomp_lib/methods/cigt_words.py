@@ -6,6 +6,8 @@ Used by chapter 4 (``ch.verdict(cigt_words.verdict)``).
 
 from __future__ import annotations
 
+from .. import words
+
 
 def verdict(full: dict) -> str:
     """CIGT against the one-path (thin) and the thick LeNet, and random routing where it
@@ -20,9 +22,7 @@ def verdict(full: dict) -> str:
         if "random routing" in a
         else ""
     )
-    met = ", ".join(
-        f"{k} {'met' if v else 'not met'}" for k, v in full["targets"].items()
-    )
+    met = words.targets(full)
     ratio = c["throughput_b256"] / thick["throughput_b256"]
     return (
         f"over {seeds} seed(s), LeNet-CIGT reaches {a['CIGT']:.2f}% against "

@@ -7,6 +7,7 @@ the chapter's (:func:`condcomp_lib.methods.cluster_tree_arms.names`).
 
 from __future__ import annotations
 
+from .. import words
 from .cluster_tree_arms import SOFT, names
 
 
@@ -31,9 +32,7 @@ def verdict(full: dict) -> str:
     setup = full["setup"]
     n = names(setup["k_main"])
     tree, base, control = n["tree"], n["base"], n["control"]
-    met = ", ".join(
-        f"{k} {'met' if v else 'not met'}" for k, v in full["targets"].items()
-    )
+    met = words.targets(full)
     soft = (
         f"; {accuracy(full, SOFT)} with every branch mixed at test"
         if SOFT in full["accuracy"]

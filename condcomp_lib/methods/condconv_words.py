@@ -6,15 +6,15 @@ Used by chapter 3 (``ch.verdict(condconv_words.verdict)``).
 
 from __future__ import annotations
 
+from .. import words
+
 
 def verdict(full: dict) -> str:
     """CondConv with eight experts against the static LeNet: accuracy over the seeds,
     extra MACs and parameters, time on the CPU; then the targets."""
     fm = full["models"]
     s, c8 = fm["static"], fm["8"]
-    met = ", ".join(
-        f"{k} {'met' if v else 'not met'}" for k, v in full["targets"].items()
-    )
+    met = words.targets(full)
     return (
         f"over {len(c8['test_acc_per_seed'])} seeds, CondConv with eight experts reaches "
         f"{100 * c8['test_acc_mean']:.2f}% against the static LeNet's "

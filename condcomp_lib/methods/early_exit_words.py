@@ -6,15 +6,15 @@ Used by chapter 1 (``ch.verdict(early_exit_words.verdict)``).
 
 from __future__ import annotations
 
+from .. import words
+
 
 def verdict(full: dict) -> str:
     """B-LeNet at its knee: the share that leaves at the early exit, its accuracy
     against the final exit alone and chapter 0's backbone, the MACs it saves and its
     time on the CPU; then the targets."""
     o, a = full["operating_point"], full["accuracy"]
-    met = ", ".join(
-        f"{k} {'met' if v else 'not met'}" for k, v in full["targets_met"].items()
-    )
+    met = words.targets(full, "targets_met")
     return (
         f"at the knee, T = {o['T']:g}, {100 * o['exit_fractions'][0]:.1f}% of the test "
         f"images leave at the early exit. Accuracy is {o['accuracy']:.2f}% against "

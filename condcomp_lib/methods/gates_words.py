@@ -6,6 +6,8 @@ Used by chapter 9 (``ch.verdict(gates_words.verdict)``).
 
 from __future__ import annotations
 
+from .. import words
+
 
 def lkam_gap(full: dict) -> str:
     """LKAM's operating point against the thick LeNet, seed by seed, in words; "" for a
@@ -42,8 +44,5 @@ def verdict(full: dict) -> str:
             "its worst seed at any threshold where stage 2 decides at least a tenth of "
             f"the images stands {full['context_gap_worst_seed_pt']:+.2f} pt"
         )
-    targets = ", ".join(
-        f"{k.replace('_', ' ')} {'met' if v else 'not met'}"
-        for k, v in full["targets"].items()
-    )
+    targets = words.targets(full, name=lambda k: k.replace("_", " "))
     return text + f". Targets: {targets}."
